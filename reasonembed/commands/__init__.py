@@ -1,0 +1,1 @@
+"""Factory sub-commands of the `reasonembed` CLI."""

@@ -1,0 +1,205 @@
+"""Text encoders: a Hugging Face or sentence-transformers model, pooled and normalised.
+
+`Encoder.encode(texts) -> np.ndarray[float32, (n, dim)]` runs without gradients (mining,
+evaluation); `Encoder.embed(texts) -> torch.Tensor` keeps them (training). Queries take an
+instruction through `encode_queries`; documents are encoded as they are.
+`CachedEncoder` adds the embedding cache keyed by model fingerprint and text hash.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+from transformers import AutoModel, AutoTokenizer
+
+from reasonembed.retrieval.cache import EmbeddingCache
+from reasonembed.retrieval.instructions import DEFAULT_QUERY_TEMPLATE, format_query
+from reasonembed.retrieval.models import model_fingerprint, resolve_model_path
+from reasonembed.retrieval.pooling import POOLING_MODES, pool
+from reasonembed.textnorm import text_hash
+
+logger = logging.getLogger(__name__)
+
+DECODER_MODEL_TYPES = {"qwen2", "qwen3", "llama", "mistral", "gemma", "gemma2", "gemma3", "phi3"}
+
+
+def read_sentence_transformers_settings(folder: Path) -> dict:
+    """Pooling, normalisation and max length declared by a sentence-transformers folder ({} if none)."""
+    modules_file = folder / "modules.json"
+    if not modules_file.exists():
+        return {}
+    settings: dict = {"normalize": False}
+    for module in json.loads(modules_file.read_text()):
+        kind = module.get("type", "")
+        if kind.endswith("Pooling"):
+            config = json.loads((folder / module["path"] / "config.json").read_text())
+            for mode, key in (
+                ("cls", "pooling_mode_cls_token"),
+                ("mean", "pooling_mode_mean_tokens"),
+                ("last_token", "pooling_mode_lasttoken"),
+            ):
+                if config.get(key):
+                    settings["pooling"] = mode
+        elif kind.endswith("Normalize"):
+            settings["normalize"] = True
+    bert_config = folder / "sentence_bert_config.json"
+    if bert_config.exists():
+        max_length = json.loads(bert_config.read_text()).get("max_seq_length")
+        if max_length:
+            settings["max_length"] = int(max_length)
+    return settings
+
+
+class Encoder:
+    """A transformer encoder with pooling.
+
+    Args:
+        model_name_or_path: a local folder, a bundled alias (see `models.BUNDLED_MODELS`) or a Hub id.
+        pooling: "auto" (the folder's sentence-transformers setting, else last_token for decoder
+            models and mean otherwise), "mean", "cls" or "last_token".
+        max_length: token limit per text (None: the folder's setting, else 512).
+        normalize: L2-normalise outputs (None: the folder's setting, else True).
+        query_template: how an instruction and a query are joined.
+    """
+
+    def __init__(
+        self,
+        model_name_or_path: str,
+        pooling: str = "auto",
+        max_length: int | None = None,
+        normalize: bool | None = None,
+        device: str | None = None,
+        dtype: torch.dtype | None = None,
+        query_template: str = DEFAULT_QUERY_TEMPLATE,
+        trust_remote_code: bool = False,
+    ) -> None:
+        self.name = model_name_or_path
+        self.path = resolve_model_path(model_name_or_path)
+        folder = Path(self.path)
+        declared = read_sentence_transformers_settings(folder) if folder.is_dir() else {}
+        self.tokenizer = AutoTokenizer.from_pretrained(self.path, trust_remote_code=trust_remote_code)
+        self.model = AutoModel.from_pretrained(
+            self.path, trust_remote_code=trust_remote_code, dtype=dtype or torch.float32
+        )
+        model_type = getattr(self.model.config, "model_type", "")
+        if pooling == "auto":
+            pooling = declared.get("pooling") or (
+                "last_token" if model_type in DECODER_MODEL_TYPES else "mean"
+            )
+        if pooling not in POOLING_MODES:
+            raise ValueError(f"pooling must be 'auto' or one of {POOLING_MODES}, got {pooling!r}")
+        self.pooling = pooling
+        self.max_length = max_length or declared.get("max_length") or 512
+        self.normalize = declared.get("normalize", True) if normalize is None else normalize
+        self.query_template = query_template
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        if self.pooling == "last_token":
+            self.tokenizer.padding_side = "left"
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model.to(self.device)
+        self.model.eval()
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @property
+    def fingerprint(self) -> str:
+        """Identity of everything that decides an embedding (weights, pooling, length, norm)."""
+        return "-".join(
+            [
+                model_fingerprint(self.path),
+                self.pooling,
+                str(self.max_length),
+                "norm" if self.normalize else "raw",
+            ]
+        )
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        batch = self.tokenizer(
+            list(texts),
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
+        return {key: value.to(self.device) for key, value in batch.items()}
+
+    def embed(self, texts: Sequence[str]) -> torch.Tensor:
+        """Embeddings [len(texts), dim] with gradients (training)."""
+        batch = self.tokenize(texts)
+        hidden = self.model(**batch).last_hidden_state
+        vectors = pool(hidden, batch["attention_mask"], self.pooling)
+        if self.normalize:
+            vectors = torch.nn.functional.normalize(vectors, p=2, dim=-1)
+        return vectors
+
+    @torch.inference_mode()
+    def encode(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 32,
+        show_progress: bool = False,
+        desc: str = "encoding",
+    ) -> np.ndarray:
+        """float32 embeddings [len(texts), dim], in the order of `texts`."""
+        if len(texts) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        order = np.argsort([-len(text) for text in texts], kind="stable")
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        starts = range(0, len(texts), batch_size)
+        for start in tqdm(starts, desc=desc, disable=not show_progress, unit="batch"):
+            index = order[start : start + batch_size]
+            vectors = self.embed([texts[i] for i in index])
+            out[index] = vectors.float().cpu().numpy()
+        return out
+
+    def format_queries(self, queries: Sequence[str], instruction: str | None) -> list[str]:
+        return [format_query(query, instruction, self.query_template) for query in queries]
+
+    def encode_queries(
+        self, queries: Sequence[str], instruction: str | None = None, **kwargs
+    ) -> np.ndarray:
+        """Embeddings of `queries`, each formatted with `instruction` (None: bare)."""
+        return self.encode(self.format_queries(queries, instruction), **kwargs)
+
+
+class CachedEncoder:
+    """An `Encoder` whose embeddings are kept in an `EmbeddingCache` (model fingerprint + text hash).
+
+    Only texts not in the cache are encoded; new vectors are added as one atomic shard.
+    """
+
+    def __init__(self, encoder: Encoder, cache_dir: str | Path | None) -> None:
+        self.encoder = encoder
+        self.cache = EmbeddingCache(cache_dir, encoder.fingerprint) if cache_dir else None
+        self.hits = 0
+        self.misses = 0
+
+    def encode(self, texts: Sequence[str], **kwargs) -> np.ndarray:
+        if self.cache is None:
+            self.misses += len(texts)
+            return self.encoder.encode(texts, **kwargs)
+        keys = [text_hash(text) for text in texts]
+        found, vectors = self.cache.get_many(keys, self.encoder.dim)
+        missing = np.flatnonzero(~found)
+        self.hits += len(texts) - len(missing)
+        self.misses += len(missing)
+        if len(missing):
+            fresh = self.encoder.encode([texts[i] for i in missing], **kwargs)
+            vectors[missing] = fresh
+            self.cache.put_many([keys[i] for i in missing], fresh)
+        logger.debug("embedding cache: %d hits, %d encoded", len(texts) - len(missing), len(missing))
+        return vectors
+
+    def encode_queries(
+        self, queries: Sequence[str], instruction: str | None = None, **kwargs
+    ) -> np.ndarray:
+        return self.encode(self.encoder.format_queries(queries, instruction), **kwargs)
