@@ -12,6 +12,8 @@ import importlib
 import logging
 import sys
 
+from reasonembed.errors import UserError
+
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("reasonembed.commands.generate", "run the ReMixer factory on a config"),
@@ -58,10 +60,6 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         logging.getLogger("reasonembed").error("%s", error)
         return 1
-
-
-class UserError(Exception):
-    """Bad input from the user (a file, row, field or option): printed as one line, exit 1."""
 
 
 if __name__ == "__main__":

@@ -1,0 +1,9 @@
+"""Errors the CLI reports as one line (exit status 1), without a traceback."""
+
+
+class UserError(Exception):
+    """Bad input from the user: the message names the file, row, field or option, and the fix."""
+
+
+class BudgetExceeded(UserError):
+    """The configured token or cost budget was reached; the partial output is consistent."""

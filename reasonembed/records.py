@@ -1,0 +1,135 @@
+"""Column names and schemas of every stage (DESIGN.md section 3). Column names are API.
+
+Stage rows (inside the distilabel pipeline):
+    corpus document   doc_id, text, domain[, title]
+    seed              source_doc_id, source_text, domain
+    query             + query, reasoning_query, instruction, target_length, education_level,
+                        generator_model
+    candidate         + doc_id, doc_text, retrieval_rank (1-based, after the source is removed),
+                        retrieval_score
+    judgement         + relevance_score (int 1-5 or None), relevance_analysis, annotator_model,
+                        annotation_error (None, or why the answer was rejected)
+
+The `raw` config holds one sample per query: the query fields, `candidates` (list of
+CANDIDATE_STRUCT), counts, and lineage (LINEAGE_COLUMNS). Quality metrics (triviality,
+decontamination) are added as columns prefixed `triviality_` / `decontamination_`.
+
+A `reasonembed generate` output folder (OUTPUT_LAYOUT):
+    raw/train-00000-of-00001.parquet          RAW (sharded as train-IIIII-of-NNNNN.parquet)
+    sentence-transformers/train-*.parquet     anchor, positive, negative_1..negative_n
+    reasonembed/{domain}.jsonl                prompt, query, reasoning_query, pos, neg,
+                                              train_group_size, batch_size (authors' format)
+    flagembedding/{domain}.jsonl              query, pos, neg, pos_scores, neg_scores, prompt, type
+    quarantine/quarantine.parquet             stage, reason, domain, source_doc_id, doc_id, payload
+    stats.json                                counts per stage and domain, drops by reason, timings
+    config.yaml                               the resolved FactoryConfig
+    pipeline.yaml                             the distilabel pipeline as run
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+# --- stage columns -------------------------------------------------------------------------
+CORPUS_COLUMNS = ("doc_id", "text", "domain")
+SEED_COLUMNS = ("source_doc_id", "source_text", "domain")
+QUERY_COLUMNS = SEED_COLUMNS + (
+    "query",
+    "reasoning_query",
+    "instruction",
+    "target_length",
+    "education_level",
+    "generator_model",
+)
+CANDIDATE_COLUMNS = QUERY_COLUMNS + ("doc_id", "doc_text", "retrieval_rank", "retrieval_score")
+JUDGEMENT_COLUMNS = CANDIDATE_COLUMNS + (
+    "relevance_score",
+    "relevance_analysis",
+    "annotator_model",
+    "annotation_error",
+)
+
+# --- the raw config ------------------------------------------------------------------------
+CANDIDATE_STRUCT = pa.struct(
+    [
+        ("doc_id", pa.string()),
+        ("text", pa.string()),
+        ("retrieval_rank", pa.int32()),
+        ("retrieval_score", pa.float32()),
+        ("relevance_score", pa.int8()),
+        ("relevance_analysis", pa.string()),
+    ]
+)
+
+LINEAGE_COLUMNS = (
+    "sample_id",  # sha256 of (domain, source_doc_id, query)[:16]
+    "generator_model",
+    "annotator_model",
+    "retriever_model",
+    "prompt_hashes",  # struct: query_generation, reasoning_query, annotation, domain_filter
+    "factory_version",
+    "config_hash",
+)
+
+RAW_SCHEMA = pa.schema(
+    [
+        ("sample_id", pa.string()),
+        ("domain", pa.string()),
+        ("source_doc_id", pa.string()),
+        ("source_text", pa.string()),
+        ("query", pa.string()),
+        ("reasoning_query", pa.string()),
+        ("instruction", pa.string()),
+        ("target_length", pa.string()),
+        ("education_level", pa.string()),
+        ("candidates", pa.list_(CANDIDATE_STRUCT)),
+        ("n_positives", pa.int32()),
+        ("n_negatives", pa.int32()),
+        ("generator_model", pa.string()),
+        ("annotator_model", pa.string()),
+        ("retriever_model", pa.string()),
+        (
+            "prompt_hashes",
+            pa.struct(
+                [
+                    ("query_generation", pa.string()),
+                    ("reasoning_query", pa.string()),
+                    ("annotation", pa.string()),
+                ]
+            ),
+        ),
+        ("factory_version", pa.string()),
+        ("config_hash", pa.string()),
+    ]
+)
+
+# --- training exports ----------------------------------------------------------------------
+REASONEMBED_COLUMNS = (
+    "prompt",
+    "query",
+    "reasoning_query",
+    "pos",
+    "neg",
+    "train_group_size",
+    "batch_size",
+)
+FLAGEMBEDDING_COLUMNS = ("query", "pos", "neg", "pos_scores", "neg_scores", "prompt", "type")
+SENTENCE_TRANSFORMERS_ANCHOR = "anchor"
+SENTENCE_TRANSFORMERS_POSITIVE = "positive"
+
+CONFIG_NAMES = ("raw", "reasonembed", "flagembedding", "sentence-transformers")
+CONFIG_FORMATS = {
+    "raw": "parquet",
+    "reasonembed": "jsonl",
+    "flagembedding": "jsonl",
+    "sentence-transformers": "parquet",
+}
+QUARANTINE_FILE = "quarantine/quarantine.parquet"
+STATS_FILE = "stats.json"
+CONFIG_FILE = "config.yaml"
+PIPELINE_FILE = "pipeline.yaml"
+
+
+def sentence_transformers_negative(index: int) -> str:
+    """Column name of the index-th negative (1-based): negative_1, negative_2, ..."""
+    return f"negative_{index}"
