@@ -1,0 +1,79 @@
+"""Reading reasonembed-format training rows from folders, files and generate outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from reasonembed.data_source import load_training_rows
+from reasonembed.errors import UserError
+
+
+def row(query: str, **extra) -> dict:
+    base = {
+        "prompt": "Retrieve documents that help answer the post.",
+        "query": query,
+        "reasoning_query": f"{query} (expanded)",
+        "pos": [f"positive for {query}"],
+        "neg": [f"negative for {query}", "another negative"],
+        "train_group_size": 4,
+        "batch_size": 2,
+    }
+    base.update(extra)
+    return base
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_release_folder_takes_domain_from_file_name(tmp_path):
+    write_jsonl(tmp_path / "biology-formatted.jsonl", [row("b1"), row("b2")])
+    write_jsonl(tmp_path / "pony-formatted.jsonl", [row("p1")])
+    rows = load_training_rows(str(tmp_path))
+    assert [(r["domain"], r["query"]) for r in rows] == [
+        ("biology", "b1"),
+        ("biology", "b2"),
+        ("pony", "p1"),
+    ]
+    assert rows[0]["pos"] == ["positive for b1"]
+    assert rows[0]["train_group_size"] == 4 and rows[0]["batch_size"] == 2
+    assert load_training_rows(str(tmp_path), domains=["pony"])[0]["query"] == "p1"
+    with pytest.raises(UserError, match="leetcode"):
+        load_training_rows(str(tmp_path), domains=["leetcode"])
+
+
+def test_generate_output_folder_reads_only_reasonembed_subfolder(tmp_path):
+    write_jsonl(tmp_path / "reasonembed" / "economics.jsonl", [row("e1")])
+    # another config in the same output must not be read as training rows
+    write_jsonl(tmp_path / "flagembedding" / "economics.jsonl", [{"query": "x", "pos": ["y"]}])
+    rows = load_training_rows(str(tmp_path))
+    assert [(r["domain"], r["query"]) for r in rows] == [("economics", "e1")]
+
+
+def test_single_parquet_file(tmp_path):
+    path = tmp_path / "robotics-formatted.parquet"
+    pq.write_table(pa.Table.from_pylist([row("r1"), row("r2", reasoning_query=None)]), path)
+    rows = load_training_rows(str(path))
+    assert [r["domain"] for r in rows] == ["robotics", "robotics"]
+    assert rows[1]["reasoning_query"] is None
+    assert rows[1]["source_row"] == 2
+
+
+def test_row_without_positive_names_file_row_and_field(tmp_path):
+    path = write_jsonl(tmp_path / "biology-formatted.jsonl", [row("ok"), row("bad", pos=[])])
+    with pytest.raises(UserError) as error:
+        load_training_rows(str(path))
+    message = str(error.value)
+    assert str(path) in message and "row 2" in message and "'pos'" in message
+
+
+def test_missing_source_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="neither an existing file"):
+        load_training_rows(str(tmp_path / "nothing here"))
