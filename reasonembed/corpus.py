@@ -1,0 +1,192 @@
+"""Corpus loading and validation.
+
+A corpus is a list of documents `doc_id` (str, unique), `text` (str, non-empty), optional
+`title`, all of one `domain`. Sources (`CorpusSource.path` + `format`):
+
+    jsonl     a .jsonl file, or a folder of them (one JSON object per line)
+    parquet   a .parquet file, or a folder of them
+    datasets  a folder written by `datasets.Dataset.save_to_disk`
+    hub       a Hub dataset repo id, `org/name[@revision]` (split `split`)
+    bright    a folder in the BRIGHT Hub layout: documents/<task>-00000-of-00001.parquet
+              (fields id, content), the task being `bright_task` or the domain name
+
+`format: auto` picks by suffix / folder contents. Field names are configurable (`id_field`,
+`text_field`, `title_field`). Every problem is reported as `UserError("FILE: row N: field F: ...")`
+before any LLM call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict
+
+from reasonembed.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+CorpusFormat = Literal["auto", "jsonl", "parquet", "datasets", "hub", "bright"]
+
+
+class CorpusSource(BaseModel):
+    """Where a domain's corpus comes from and which fields hold id, text and title."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    format: CorpusFormat = "auto"
+    id_field: str = "doc_id"
+    text_field: str = "text"
+    title_field: str | None = None
+    split: str = "train"
+    bright_task: str | None = None
+
+
+@dataclass
+class Corpus:
+    domain: str
+    doc_ids: list[str]
+    texts: list[str]
+    titles: list[str | None] = field(default_factory=list)
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.doc_ids)
+
+
+def detect_format(path: Path) -> str:
+    if path.is_file():
+        if path.suffix == ".jsonl":
+            return "jsonl"
+        if path.suffix == ".parquet":
+            return "parquet"
+        raise UserError(f"{path}: cannot tell the corpus format from the suffix; set `format`")
+    if path.is_dir():
+        if (path / "documents").is_dir():
+            return "bright"
+        if (path / "state.json").exists() or (path / "dataset_dict.json").exists():
+            return "datasets"
+        if any(path.glob("*.parquet")):
+            return "parquet"
+        if any(path.glob("*.jsonl")):
+            return "jsonl"
+        raise UserError(f"{path}: folder holds no .jsonl, .parquet, datasets or BRIGHT files")
+    if "/" in str(path) and not str(path).startswith((".", "/")):
+        return "hub"
+    raise UserError(f"{path}: corpus path does not exist")
+
+
+def _files(path: Path, suffix: str) -> list[Path]:
+    files = [path] if path.is_file() else sorted(path.glob(f"*{suffix}"))
+    if not files:
+        raise UserError(f"{path}: no {suffix} files found")
+    return files
+
+
+def _jsonl_records(path: Path) -> Iterator[tuple[str, int, dict]]:
+    for file in _files(path, ".jsonl"):
+        with open(file, encoding="utf-8") as handle:
+            for line_number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise UserError(f"{file}: line {line_number}: invalid JSON: {error}") from error
+                if not isinstance(record, dict):
+                    raise UserError(f"{file}: line {line_number}: expected a JSON object")
+                yield str(file), line_number, record
+
+
+def _table_records(table, where: str) -> Iterator[tuple[str, int, dict]]:
+    for row_number, record in enumerate(table.to_pylist(), start=1):
+        yield where, row_number, record
+
+
+def _parquet_records(path: Path, columns: list[str]) -> Iterator[tuple[str, int, dict]]:
+    for file in _files(path, ".parquet"):
+        schema = pq.read_schema(file)
+        present = [name for name in columns if name in schema.names]
+        yield from _table_records(pq.read_table(file, columns=present), str(file))
+
+
+def _datasets_records(source: CorpusSource, hub: bool) -> Iterator[tuple[str, int, dict]]:
+    import datasets
+
+    if hub:
+        repo, _, revision = source.path.partition("@")
+        dataset = datasets.load_dataset(repo, split=source.split, revision=revision or None)
+    else:
+        loaded = datasets.load_from_disk(source.path)
+        dataset = loaded[source.split] if isinstance(loaded, datasets.DatasetDict) else loaded
+    yield from _table_records(dataset.data.table, source.path)
+
+
+def _records(
+    source: CorpusSource, domain: str
+) -> tuple[Iterator[tuple[str, int, dict]], CorpusSource]:
+    path = Path(source.path).expanduser()
+    fmt = source.format if source.format != "auto" else detect_format(path)
+    if fmt == "bright":
+        task = source.bright_task or domain
+        file = path / "documents" / f"{task}-00000-of-00001.parquet"
+        if not file.exists():
+            raise UserError(f"{file}: BRIGHT documents file for task {task!r} not found")
+        source = source.model_copy(update={"id_field": "id", "text_field": "content"})
+        return _parquet_records(file, ["id", "content"]), source
+    columns = [source.id_field, source.text_field] + (
+        [source.title_field] if source.title_field else []
+    )
+    if fmt == "jsonl":
+        return _jsonl_records(path), source
+    if fmt == "parquet":
+        return _parquet_records(path, columns), source
+    if fmt in ("datasets", "hub"):
+        return _datasets_records(source, hub=fmt == "hub"), source
+    raise UserError(f"{source.path}: unknown corpus format {fmt!r}")
+
+
+def load_corpus(source: CorpusSource, domain: str) -> Corpus:
+    """Load and validate a corpus; raises `UserError` naming file, row and field."""
+    records, source = _records(source, domain)
+    corpus = Corpus(domain=domain, doc_ids=[], texts=[], titles=[], source=source.path)
+    first_row: dict[str, str] = {}
+    for where, row, record in records:
+        for name in (source.id_field, source.text_field):
+            if name not in record or record[name] is None:
+                raise UserError(
+                    f"{where}: row {row}: missing field {name!r} (set `id_field`/`text_field` if your columns are named differently)"
+                )
+        doc_id, text = record[source.id_field], record[source.text_field]
+        if isinstance(doc_id, int) and not isinstance(doc_id, bool):
+            doc_id = str(doc_id)
+        if not isinstance(doc_id, str) or not doc_id:
+            raise UserError(
+                f"{where}: row {row}: field {source.id_field!r} must be a non-empty string, got {doc_id!r}"
+            )
+        if not isinstance(text, str):
+            raise UserError(
+                f"{where}: row {row}: field {source.text_field!r} must be text, got {type(text).__name__}"
+            )
+        if not text.strip():
+            raise UserError(
+                f"{where}: row {row}: field {source.text_field!r} is empty (doc_id {doc_id!r})"
+            )
+        if doc_id in first_row:
+            raise UserError(
+                f"{where}: row {row}: duplicate doc_id {doc_id!r} (first seen at {first_row[doc_id]})"
+            )
+        first_row[doc_id] = f"row {row}"
+        corpus.doc_ids.append(doc_id)
+        corpus.texts.append(text)
+        corpus.titles.append(record.get(source.title_field) if source.title_field else None)
+    if not corpus.doc_ids:
+        raise UserError(f"{source.path}: corpus for domain {domain!r} is empty")
+    logger.info("corpus %s: %d documents from %s", domain, len(corpus), source.path)
+    return corpus

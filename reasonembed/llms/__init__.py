@@ -1,0 +1,53 @@
+"""LLM backends (DESIGN.md section 4): `local`, `openai`, `vllm`, built from an `LLMConfig`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reasonembed.config import LLMConfig
+from reasonembed.errors import UserError
+from reasonembed.llms.base import Completion, ReasonEmbedLLM
+
+__all__ = ["Completion", "ReasonEmbedLLM", "build_llm"]
+
+
+def build_llm(config: LLMConfig, cache_dir: str, seed: int) -> ReasonEmbedLLM:
+    """The backend `config` names, sharing the request cache under `cache_dir`."""
+    common = dict(
+        model=config.model,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        top_k=config.top_k,
+        max_new_tokens=config.max_new_tokens,
+        seed=seed,
+        request_cache_path=str(Path(cache_dir) / "requests.sqlite"),
+    )
+    if config.backend == "local":
+        from reasonembed.llms.local import LocalTransformersLLM
+
+        return LocalTransformersLLM(
+            model_cache_dir=cache_dir, batch_size=config.batch_size, **common
+        )
+    if config.backend == "openai":
+        from reasonembed.llms.openai_compat import OpenAICompatibleLLM
+
+        if not config.base_url:
+            raise UserError("backend openai needs `base_url` (e.g. http://127.0.0.1:8000/v1)")
+        urls = [config.base_url] if isinstance(config.base_url, str) else list(config.base_url)
+        return OpenAICompatibleLLM(
+            base_urls=urls,
+            api_key_env=config.api_key_env,
+            concurrency=config.concurrency,
+            timeout_s=config.timeout_s,
+            max_retries=config.max_retries,
+            **common,
+        )
+    if config.backend == "vllm":
+        try:
+            from reasonembed.llms.vllm_backend import VLLMLLM
+        except ImportError as error:
+            raise UserError(
+                f"backend vllm needs the optional extra: pip install 'reasonembed[vllm]' ({error})"
+            ) from error
+        return VLLMLLM(**common)
+    raise UserError(f"unknown LLM backend {config.backend!r}")

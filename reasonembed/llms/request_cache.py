@@ -1,0 +1,75 @@
+"""A request-level, content-addressed LLM cache shared by processes and safe under kill -9.
+
+Key: sha256 of (model identity, messages, generation settings, prompt-template hash, attempt).
+Value: the completion text and its token counts. Stored in SQLite (WAL journal): each insert is
+one atomic transaction, so a killed process leaves either the whole entry or nothing, and several
+worker processes can read and write the same file at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+
+from reasonembed.textnorm import stable_hash
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS completions (
+    key TEXT PRIMARY KEY,
+    text TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL
+)
+"""
+
+
+def request_key(
+    model: str, messages: list[dict], settings: dict, template_hash: str, attempt: int
+) -> str:
+    return stable_hash(
+        model,
+        json.dumps(messages, sort_keys=True, ensure_ascii=False),
+        json.dumps(settings, sort_keys=True),
+        template_hash,
+        str(attempt),
+    )
+
+
+class RequestCache:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        with self._connection() as connection:
+            connection.execute(SCHEMA)
+
+    def _connection(self) -> sqlite3.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            self._local.connection = connection
+        return connection
+
+    def get(self, key: str) -> tuple[str, int, int] | None:
+        row = (
+            self._connection()
+            .execute(
+                "SELECT text, prompt_tokens, completion_tokens FROM completions WHERE key = ?",
+                (key,),
+            )
+            .fetchone()
+        )
+        return None if row is None else (row[0], int(row[1]), int(row[2]))
+
+    def put(self, key: str, text: str, prompt_tokens: int, completion_tokens: int) -> None:
+        self._connection().execute(
+            "INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?)",
+            (key, text, prompt_tokens, completion_tokens),
+        )
+
+    def __len__(self) -> int:
+        return int(self._connection().execute("SELECT COUNT(*) FROM completions").fetchone()[0])
