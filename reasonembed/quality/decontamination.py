@@ -1,0 +1,318 @@
+"""Decontamination of generated queries against benchmark test queries (BRIGHT).
+
+`QueryDecontaminator(test_queries, test_ids).match(queries)` returns, for each query, `None`
+or a `Match` naming the test query it copies or paraphrases. Methods, tried in this order (the
+first that fires wins; within a method the most similar test query wins):
+
+- "exact":     same text after `textnorm.normalize_text` (similarity 1.0).
+- "ngram":     the query shares at least one word `ngram`-gram (default 13, the GPT-3 / datatrove
+               convention) with a test query; similarity = share of that test query's n-grams
+               found in the query. A test query shorter than `ngram` words counts as one n-gram
+               (its whole word sequence).
+- "minhash":   word-set Jaccard similarity >= `minhash_threshold`. Candidates come from a
+               datasketch MinHashLSH index (128 permutations, queried at a lower threshold so
+               that few true pairs are missed), then the exact Jaccard of the two word sets is
+               the similarity and decides. Catches light edits and reorderings of short queries.
+- "embedding": cosine >= `embedding_threshold` between encoder embeddings (only when an
+               `encoder` is given: any object with `encode(texts) -> float32 [n, dim]`
+               L2-normalised vectors, e.g. `reasonembed.retrieval.Encoder("minilm")`).
+
+Default thresholds, measured on the 1,384 real BRIGHT test queries: word-set Jaccard between two
+DIFFERENT test queries (exact duplicates across tasks set aside) is >= 0.7 for 7 queries only,
+while replacing 10% of a query's words keeps it >= 0.79 (1st percentile) and 20% >= 0.67.
+
+Words: `\\w+` runs of the normalised (NFKC, case-folded) text.
+
+Columns (the `raw` config) for a query's match: DECONTAMINATION_COLUMNS; `match_columns(match)`
+builds them. BRIGHT gold documents among a sample's candidates: DECONTAMINATION_GOLD_* columns
+(filled by `reasonembed.quality.filters.filter_sample`).
+
+Loading the real BRIGHT test queries: `load_bright_queries(bright="hub" | PATH)` (ids are
+`{task}/{id}`, since ids repeat across tasks) and `load_bright_gold_ids(...)` (per domain; tasks
+that share a corpus share their gold sets).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from datasketch import MinHash, MinHashLSH
+from tqdm.auto import tqdm
+
+from reasonembed.textnorm import normalize_text
+
+logger = logging.getLogger(__name__)
+
+MatchMethod = Literal["exact", "ngram", "minhash", "embedding"]
+
+DEFAULT_NGRAM = 13
+DEFAULT_MINHASH_THRESHOLD = 0.7
+DEFAULT_EMBEDDING_THRESHOLD = 0.92
+MINHASH_PERMUTATIONS = 128
+MINHASH_SEED = 1
+
+# --- columns of the raw config ------------------------------------------------------------
+DECONTAMINATION_BRIGHT_MATCH_ID = "decontamination_bright_match_id"  # str | None
+DECONTAMINATION_BRIGHT_METHOD = "decontamination_bright_method"  # str | None
+DECONTAMINATION_BRIGHT_SIMILARITY = "decontamination_bright_similarity"  # float | None
+DECONTAMINATION_BRIGHT_GOLD_CANDIDATES = "decontamination_bright_gold_candidates"  # int
+DECONTAMINATION_BRIGHT_GOLD_IDS = "decontamination_bright_gold_ids"  # list[str]
+DECONTAMINATION_COLUMNS = (
+    DECONTAMINATION_BRIGHT_MATCH_ID,
+    DECONTAMINATION_BRIGHT_METHOD,
+    DECONTAMINATION_BRIGHT_SIMILARITY,
+)
+
+# Tasks whose queries search one shared corpus (their gold documents live in the same corpus).
+SHARED_CORPORA = {
+    "aops": "aops+theoremqa_questions",
+    "theoremqa_questions": "aops+theoremqa_questions",
+}
+
+_WORD = re.compile(r"\w+")
+
+
+def words(text: str) -> list[str]:
+    """The words of `text` after normalisation (NFKC, case-folded): runs of `\\w`."""
+    return _WORD.findall(normalize_text(text))
+
+
+@dataclass(frozen=True)
+class Match:
+    """A generated query matched a test query.
+
+    test_id: the test query's id; test_index: its position in `test_queries`; method: which
+    check fired; similarity: in [0, 1] (n-gram share, Jaccard or cosine, per method).
+    """
+
+    test_id: str
+    test_index: int
+    method: MatchMethod
+    similarity: float
+
+
+def match_columns(match: Match | None) -> dict:
+    """The DECONTAMINATION_COLUMNS of one query (all None when it matched nothing)."""
+    if match is None:
+        return dict.fromkeys(DECONTAMINATION_COLUMNS)
+    return {
+        DECONTAMINATION_BRIGHT_MATCH_ID: match.test_id,
+        DECONTAMINATION_BRIGHT_METHOD: match.method,
+        DECONTAMINATION_BRIGHT_SIMILARITY: float(match.similarity),
+    }
+
+
+class QueryDecontaminator:
+    """Finds generated queries that copy or closely paraphrase test queries.
+
+    Args:
+        test_queries: the benchmark's test queries.
+        test_ids: their ids (default: "0", "1", ...), same length as `test_queries`.
+        ngram: word n-gram length of the overlap check (>= 1).
+        minhash_threshold: word-set Jaccard at or above which a query matches (None: no check).
+        encoder: optional embedding model (see module docstring) for paraphrases.
+        embedding_threshold: cosine at or above which a query matches (with `encoder`).
+        batch_size: queries encoded per batch (with `encoder`).
+    """
+
+    def __init__(
+        self,
+        test_queries: Sequence[str],
+        test_ids: Sequence[str] | None = None,
+        ngram: int = DEFAULT_NGRAM,
+        minhash_threshold: float | None = DEFAULT_MINHASH_THRESHOLD,
+        *,
+        encoder=None,
+        embedding_threshold: float = DEFAULT_EMBEDDING_THRESHOLD,
+        batch_size: int = 64,
+    ) -> None:
+        if test_ids is None:
+            test_ids = [str(index) for index in range(len(test_queries))]
+        if len(test_ids) != len(test_queries):
+            raise ValueError(
+                f"test_ids has {len(test_ids)} entries but test_queries has {len(test_queries)}"
+            )
+        if ngram < 1:
+            raise ValueError(f"ngram must be >= 1, got {ngram}")
+        if minhash_threshold is not None and not 0.0 < minhash_threshold <= 1.0:
+            raise ValueError(f"minhash_threshold must be in (0, 1], got {minhash_threshold}")
+        self.test_queries = list(test_queries)
+        self.test_ids = [str(test_id) for test_id in test_ids]
+        self.ngram = ngram
+        self.minhash_threshold = minhash_threshold
+        self.encoder = encoder
+        self.embedding_threshold = embedding_threshold
+        self.batch_size = batch_size
+
+        test_words = [words(query) for query in self.test_queries]
+        self._exact: dict[str, int] = {}
+        for index, query in enumerate(self.test_queries):
+            self._exact.setdefault(normalize_text(query), index)
+
+        # n-gram -> test indices; the number of distinct n-grams of each test query.
+        self._ngrams: dict[tuple[str, ...], list[int]] = {}
+        self._ngram_counts = np.zeros(len(test_words), dtype=np.int64)
+        self._short_lengths: set[int] = set()  # lengths of test queries shorter than `ngram`
+        for index, tokens in enumerate(test_words):
+            grams = self._test_ngrams(tokens)
+            self._ngram_counts[index] = len(grams)
+            for gram in grams:
+                self._ngrams.setdefault(gram, []).append(index)
+
+        self._word_sets = [frozenset(tokens) for tokens in test_words]
+        self._lsh = None
+        if minhash_threshold is not None:
+            # Query the index below the decision threshold: LSH misses pairs near its threshold.
+            self._lsh = MinHashLSH(
+                threshold=max(0.05, minhash_threshold - 0.2), num_perm=MINHASH_PERMUTATIONS
+            )
+            sketches = self._sketches(self._word_sets)
+            for index, sketch in enumerate(sketches):
+                if self._word_sets[index]:
+                    self._lsh.insert(index, sketch)
+
+        self._test_vectors = None
+        if encoder is not None:
+            self._test_vectors = np.asarray(
+                encoder.encode(self.test_queries, batch_size=batch_size), dtype=np.float32
+            )
+
+    def __len__(self) -> int:
+        return len(self.test_queries)
+
+    def _test_ngrams(self, tokens: list[str]) -> set[tuple[str, ...]]:
+        if not tokens:
+            return set()
+        if len(tokens) < self.ngram:
+            self._short_lengths.add(len(tokens))
+            return {tuple(tokens)}
+        return {tuple(tokens[i : i + self.ngram]) for i in range(len(tokens) - self.ngram + 1)}
+
+    def _query_ngrams(self, tokens: list[str]) -> Iterable[tuple[str, ...]]:
+        for length in (self.ngram, *sorted(self._short_lengths)):
+            for start in range(len(tokens) - length + 1):
+                yield tuple(tokens[start : start + length])
+
+    @staticmethod
+    def _sketches(word_sets: Sequence[frozenset[str]]) -> list[MinHash]:
+        encoded = [[word.encode("utf-8") for word in word_set] for word_set in word_sets]
+        return MinHash.bulk(encoded, num_perm=MINHASH_PERMUTATIONS, seed=MINHASH_SEED)
+
+    def _match_ngram(self, tokens: list[str]) -> Match | None:
+        hits: dict[int, set[tuple[str, ...]]] = {}
+        for gram in self._query_ngrams(tokens):
+            for index in self._ngrams.get(gram, ()):
+                hits.setdefault(index, set()).add(gram)
+        if not hits:
+            return None
+        index, grams = max(
+            hits.items(), key=lambda item: (len(item[1]) / self._ngram_counts[item[0]], -item[0])
+        )
+        share = len(grams) / self._ngram_counts[index]
+        return Match(self.test_ids[index], index, "ngram", float(share))
+
+    def _match_minhash(self, word_set: frozenset[str], sketch: MinHash) -> Match | None:
+        best_index, best_jaccard = -1, 0.0
+        for index in sorted(self._lsh.query(sketch)):
+            other = self._word_sets[index]
+            jaccard = len(word_set & other) / len(word_set | other)
+            if jaccard >= self.minhash_threshold and jaccard > best_jaccard:
+                best_index, best_jaccard = index, jaccard
+        if best_index < 0:
+            return None
+        return Match(self.test_ids[best_index], best_index, "minhash", float(best_jaccard))
+
+    def match(self, queries: Sequence[str], show_progress: bool = False) -> list[Match | None]:
+        """One entry per query: the `Match` of the test query it copies, or None."""
+        results: list[Match | None] = [None] * len(queries)
+        pending: list[int] = []
+        for position, query in enumerate(
+            tqdm(queries, desc="n-gram decontamination", disable=not show_progress, unit="query")
+        ):
+            exact = self._exact.get(normalize_text(query))
+            if exact is not None:
+                results[position] = Match(self.test_ids[exact], exact, "exact", 1.0)
+                continue
+            found = self._match_ngram(words(query))
+            if found is not None:
+                results[position] = found
+            else:
+                pending.append(position)
+
+        if self._lsh is not None and pending:
+            chunk = 10_000
+            starts = range(0, len(pending), chunk)
+            for start in tqdm(starts, desc="minhash", disable=not show_progress, unit="chunk"):
+                positions = pending[start : start + chunk]
+                word_sets = [frozenset(words(queries[p])) for p in positions]
+                for position, word_set, sketch in zip(
+                    positions, word_sets, self._sketches(word_sets), strict=True
+                ):
+                    if word_set:
+                        results[position] = self._match_minhash(word_set, sketch)
+            pending = [position for position in pending if results[position] is None]
+
+        if self._test_vectors is not None and pending:
+            from reasonembed.retrieval import DenseIndex
+
+            index = DenseIndex(self._test_vectors)
+            vectors = self.encoder.encode([queries[p] for p in pending], batch_size=self.batch_size)
+            scores, rows = index.search(np.asarray(vectors, dtype=np.float32), top_k=1)
+            for position, score, row in zip(pending, scores[:, 0], rows[:, 0], strict=True):
+                if score >= self.embedding_threshold:
+                    results[position] = Match(
+                        self.test_ids[int(row)], int(row), "embedding", float(score)
+                    )
+        matched = sum(result is not None for result in results)
+        logger.debug("decontamination: %d of %d queries match a test query", matched, len(queries))
+        return results
+
+
+# --- BRIGHT --------------------------------------------------------------------------------
+def _bright_examples(bright: str, revision: str | None, tasks: Sequence[str] | None):
+    """(task, BrightExample) pairs, through the evaluator's loader (imported lazily)."""
+    from reasonembed.eval import bright as bright_loader
+
+    chosen = list(tasks) if tasks else list(bright_loader.BRIGHT_TASKS)
+    for task in chosen:
+        kwargs = {"bright": bright}
+        if revision is not None:
+            kwargs["revision"] = revision
+        for example in bright_loader.load_examples(task, **kwargs):
+            yield task, example
+
+
+def load_bright_queries(
+    bright: str = "hub", revision: str | None = None, tasks: Sequence[str] | None = None
+) -> tuple[list[str], list[str]]:
+    """(queries, ids) of BRIGHT's test queries; ids are `{task}/{example id}`.
+
+    `bright`: "hub" or a local folder in the dataset's layout (e.g. ../shared/bright).
+    """
+    queries: list[str] = []
+    ids: list[str] = []
+    for task, example in _bright_examples(bright, revision, tasks):
+        queries.append(example.query)
+        ids.append(f"{task}/{example.id}")
+    return queries, ids
+
+
+def load_bright_gold_ids(
+    bright: str = "hub", revision: str | None = None, tasks: Sequence[str] | None = None
+) -> dict[str, set[str]]:
+    """Domain (task name) -> the doc ids that are gold for some BRIGHT test query of its corpus.
+
+    Tasks sharing a corpus (aops, theoremqa_questions) get the union of their gold ids.
+    """
+    by_corpus: dict[str, set[str]] = {}
+    seen_tasks: set[str] = set()
+    for task, example in _bright_examples(bright, revision, tasks):
+        seen_tasks.add(task)
+        gold = {doc_id for doc_id in example.gold_ids if doc_id and doc_id != "N/A"}
+        by_corpus.setdefault(SHARED_CORPORA.get(task, task), set()).update(gold)
+    return {task: by_corpus.get(SHARED_CORPORA.get(task, task), set()) for task in seen_tasks}
