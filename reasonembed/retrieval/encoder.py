@@ -26,6 +26,8 @@ from reasonembed.textnorm import text_hash
 
 logger = logging.getLogger(__name__)
 
+# sentence-transformers pooling names -> ours
+_ST_POOLING_NAMES = {"mean": "mean", "cls": "cls", "lasttoken": "last_token"}
 DECODER_MODEL_TYPES = {"qwen2", "qwen3", "llama", "mistral", "gemma", "gemma2", "gemma3", "phi3"}
 
 
@@ -39,6 +41,12 @@ def read_sentence_transformers_settings(folder: Path) -> dict:
         kind = module.get("type", "")
         if kind.endswith("Pooling"):
             config = json.loads((folder / module["path"] / "config.json").read_text())
+            # sentence-transformers >= 6 writes `pooling_mode`; older versions one flag per mode
+            declared_mode = config.get("pooling_mode")
+            if isinstance(declared_mode, list) and len(declared_mode) == 1:
+                declared_mode = declared_mode[0]
+            if declared_mode in _ST_POOLING_NAMES:
+                settings["pooling"] = _ST_POOLING_NAMES[declared_mode]
             for mode, key in (
                 ("cls", "pooling_mode_cls_token"),
                 ("mean", "pooling_mode_mean_tokens"),
@@ -53,6 +61,12 @@ def read_sentence_transformers_settings(folder: Path) -> dict:
         max_length = json.loads(bert_config.read_text()).get("max_seq_length")
         if max_length:
             settings["max_length"] = int(max_length)
+    tokenizer_config = folder / "tokenizer_config.json"
+    if "max_length" not in settings and tokenizer_config.exists():
+        # sentence-transformers >= 6 keeps max_seq_length as the tokenizer's model_max_length
+        max_length = json.loads(tokenizer_config.read_text()).get("model_max_length")
+        if isinstance(max_length, int) and 0 < max_length <= 1_000_000:
+            settings["max_length"] = max_length
     return settings
 
 
@@ -83,7 +97,9 @@ class Encoder:
         self.path = resolve_model_path(model_name_or_path)
         folder = Path(self.path)
         declared = read_sentence_transformers_settings(folder) if folder.is_dir() else {}
-        self.tokenizer = AutoTokenizer.from_pretrained(self.path, trust_remote_code=trust_remote_code)
+        self.tokenizer = AutoTokenizer.from_pretrained(
+            self.path, trust_remote_code=trust_remote_code
+        )
         self.model = AutoModel.from_pretrained(
             self.path, trust_remote_code=trust_remote_code, dtype=dtype or torch.float32
         )
@@ -170,6 +186,67 @@ class Encoder:
         """Embeddings of `queries`, each formatted with `instruction` (None: bare)."""
         return self.encode(self.format_queries(queries, instruction), **kwargs)
 
+    # --- training support ------------------------------------------------------------------
+    @property
+    def is_decoder(self) -> bool:
+        """True for decoder-only backbones (Qwen, Llama, Mistral, ...), where LoRA is the default."""
+        return getattr(self.model.config, "model_type", "") in DECODER_MODEL_TYPES
+
+    @property
+    def has_lora(self) -> bool:
+        return hasattr(self.model, "peft_config")
+
+    def enable_lora(
+        self,
+        r: int = 32,
+        alpha: int = 64,
+        dropout: float = 0.1,
+        target_modules: str | Sequence[str] = "all-linear",
+    ) -> None:
+        """Wrap the model in peft LoRA adapters (only they train); defaults are the paper's."""
+        from peft import LoraConfig, get_peft_model
+
+        config = LoraConfig(
+            r=r,
+            lora_alpha=alpha,
+            lora_dropout=dropout,
+            target_modules=target_modules
+            if isinstance(target_modules, str)
+            else list(target_modules),
+            task_type="FEATURE_EXTRACTION",
+        )
+        self.model = get_peft_model(self.model, config)
+
+    def save(self, folder: str | Path) -> Path:
+        """Write a sentence-transformers folder: `SentenceTransformer(folder)` and `Encoder(folder)`
+        load it with this encoder's pooling, max length and normalisation.
+
+        LoRA adapters are merged into the weights first (in place: the encoder keeps working,
+        now without adapters).
+        """
+        from sentence_transformers import SentenceTransformer
+        from sentence_transformers.sentence_transformer.modules import (
+            Normalize,
+            Pooling,
+            Transformer,
+        )
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        if self.has_lora:
+            self.model = self.model.merge_and_unload()
+        self.model.save_pretrained(folder)
+        self.tokenizer.save_pretrained(folder)
+        st_pooling = {ours: theirs for theirs, ours in _ST_POOLING_NAMES.items()}[self.pooling]
+        modules = [
+            Transformer(str(folder), max_seq_length=self.max_length),
+            Pooling(self.dim, st_pooling),
+        ]
+        if self.normalize:
+            modules.append(Normalize())
+        SentenceTransformer(modules=modules, device="cpu").save(str(folder))
+        return folder
+
 
 class CachedEncoder:
     """An `Encoder` whose embeddings are kept in an `EmbeddingCache` (model fingerprint + text hash).
@@ -196,7 +273,9 @@ class CachedEncoder:
             fresh = self.encoder.encode([texts[i] for i in missing], **kwargs)
             vectors[missing] = fresh
             self.cache.put_many([keys[i] for i in missing], fresh)
-        logger.debug("embedding cache: %d hits, %d encoded", len(texts) - len(missing), len(missing))
+        logger.debug(
+            "embedding cache: %d hits, %d encoded", len(texts) - len(missing), len(missing)
+        )
         return vectors
 
     def encode_queries(

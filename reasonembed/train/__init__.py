@@ -1,0 +1,12 @@
+"""Redapter: RI-weighted InfoNCE training of embedding models on reasonembed-format data.
+
+- `losses`: per-sample InfoNCE, reasoning intensity (RI), RI weights.
+- `data`: training-row checks, domain-homogeneous batch plans, query/passage groups.
+- `distributed`: process group set-up and the gradient-keeping all_gather.
+- `loop`: `TrainConfig` and `train(config) -> Path` (the API `validate` calls).
+- `command`: the `reasonembed train` CLI.
+"""
+
+from reasonembed.train.loop import TrainConfig, train
+
+__all__ = ["TrainConfig", "train"]

@@ -1,0 +1,427 @@
+"""The Redapter training loop: `train(TrainConfig) -> Path` (the folder of the trained model).
+
+One step, on each rank (DESIGN.md section 1):
+1. take this rank's share of a global batch drawn from one domain (`data.plan_batches`);
+2. embed queries `Instruct: {prompt}\\nQuery: {query}` and their passage groups (1 positive +
+   G-1 negatives), L2-normalise (cosine similarity);
+3. gather queries and passages from every rank (cross-device negatives; the local shard keeps
+   its gradient) and compute the per-sample InfoNCE L(q) at `temperature` over the global batch;
+4. loss = mean L(q) for steps < `ri_start_step` or with `loss="infonce"`; otherwise embed the
+   reasoning-augmented queries q' under no_grad, L(q') against the same (detached) passages,
+   RI = clamp(L(q)/(L(q')+1e-6), 0, 5), weights = RI / ΣRI over the global batch, loss = Σ w·L(q);
+5. backward, sum gradients over ranks, clip, AdamW step, warmup + linear decay.
+
+Determinism: the batch plan, passage sampling and the torch RNG (dropout) are all seeded from
+(seed, step, rank), so a run is repeatable on CPU and a resumed run continues exactly.
+Outputs in `output`: the model as a sentence-transformers folder (LoRA merged),
+`train_log.jsonl` (one record per step), `redapter_config.json`, and `checkpoints/step-N/`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from reasonembed.data_source import load_training_rows
+from reasonembed.errors import UserError
+from reasonembed.retrieval.encoder import Encoder
+from reasonembed.retrieval.instructions import DEFAULT_QUERY_TEMPLATE
+from reasonembed.train.data import Batch, DomainSettings, check_rows, make_batch, plan_batches
+from reasonembed.train.distributed import (
+    DistContext,
+    all_reduce_gradients,
+    barrier,
+    gather_with_grad,
+    init_distributed,
+)
+from reasonembed.train.losses import (
+    DEFAULT_RI_CLAMP_MAX,
+    DEFAULT_TEMPERATURE,
+    infonce_per_sample,
+    reasoning_intensity,
+    ri_weighted_loss,
+    ri_weights,
+)
+
+logger = logging.getLogger(__name__)
+
+LOSSES = ("ri-infonce", "infonce")
+LOG_FILE = "train_log.jsonl"
+CONFIG_FILE = "redapter_config.json"
+CHECKPOINTS = "checkpoints"
+
+
+@dataclass
+class TrainConfig:
+    """Everything a Redapter run depends on. Give `data` (a source for `load_training_rows`) or
+    `rows` (already-built rows, e.g. doc-as-positive rows from `validate`).
+
+    `lora`: "auto" (LoRA for decoder backbones, full fine-tuning otherwise), "on" or "off".
+    `learning_rate` None: 1e-4 with LoRA (paper), 2e-5 for full fine-tuning.
+    `group_size` / `batch_size` None: each row's `train_group_size` / `batch_size`, else 16 / 8.
+    `max_steps` None: `epochs` passes over the batch plan.
+    `bf16`: "auto" (on CUDA devices that support it), "on" or "off".
+    """
+
+    model: str = "minilm"
+    output: str | Path = "redapter-model"
+    data: str | None = None
+    rows: list[dict] | None = field(default=None, repr=False)
+    domains: list[str] | None = None
+    loss: str = "ri-infonce"
+    temperature: float = DEFAULT_TEMPERATURE
+    ri_start_step: int = 100
+    ri_clamp_max: float = DEFAULT_RI_CLAMP_MAX
+    learning_rate: float | None = None
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    epochs: int = 1
+    max_steps: int | None = None
+    group_size: int | None = None
+    batch_size: int | None = None
+    max_length: int | None = None
+    pooling: str = "auto"
+    query_template: str = DEFAULT_QUERY_TEMPLATE
+    lora: str = "auto"
+    lora_r: int = 32
+    lora_alpha: int = 64
+    lora_dropout: float = 0.1
+    lora_target_modules: str | list[str] = "all-linear"
+    gradient_checkpointing: bool = False
+    bf16: str = "auto"
+    cross_device_negatives: bool = True
+    seed: int = 42
+    save_steps: int = 500
+    save_total_limit: int = 2
+    resume: bool = True
+    device: str | None = None
+    progress: bool = True
+
+    def validate(self) -> None:
+        if self.loss not in LOSSES:
+            raise UserError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if (self.data is None) == (self.rows is None):
+            raise UserError("give exactly one of TrainConfig.data (a source) or TrainConfig.rows")
+        if self.lora not in ("auto", "on", "off"):
+            raise UserError(f"lora must be auto, on or off, got {self.lora!r}")
+        if self.bf16 not in ("auto", "on", "off"):
+            raise UserError(f"bf16 must be auto, on or off, got {self.bf16!r}")
+        if self.temperature <= 0:
+            raise UserError(f"temperature must be > 0, got {self.temperature}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise UserError(f"max_steps must be >= 1, got {self.max_steps}")
+
+    def to_json(self) -> dict:
+        values = dataclasses.asdict(self)
+        values.pop("rows")
+        values["output"] = str(self.output)
+        values["rows_given"] = self.rows is not None
+        return values
+
+
+# --- set-up --------------------------------------------------------------------------------
+def load_encoder(config: TrainConfig, device: torch.device | None) -> Encoder:
+    encoder = Encoder(
+        config.model,
+        pooling=config.pooling,
+        max_length=config.max_length,
+        device=str(device) if device else None,
+        query_template=config.query_template,
+    )
+    encoder.normalize = True  # trained on cosine similarity; the saved model normalises too
+    use_lora = config.lora == "on" or (config.lora == "auto" and encoder.is_decoder)
+    if config.gradient_checkpointing:
+        encoder.model.gradient_checkpointing_enable()
+        if use_lora:
+            encoder.model.enable_input_require_grads()
+    if use_lora:
+        encoder.enable_lora(
+            r=config.lora_r,
+            alpha=config.lora_alpha,
+            dropout=config.lora_dropout,
+            target_modules=config.lora_target_modules,
+        )
+    logger.info(
+        "model %s: pooling %s, max length %d, %s, %d trainable parameters",
+        config.model,
+        encoder.pooling,
+        encoder.max_length,
+        "LoRA" if use_lora else "full fine-tuning",
+        sum(p.numel() for p in encoder.model.parameters() if p.requires_grad),
+    )
+    return encoder
+
+
+def use_bf16(config: TrainConfig, device: torch.device) -> bool:
+    if config.bf16 == "off":
+        return False
+    supported = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    if config.bf16 == "on" and not supported:
+        raise UserError("bf16 was asked for but this device does not support it; use --bf16 off")
+    return supported
+
+
+def seed_step(seed: int, step: int, rank: int) -> None:
+    """Seed torch (dropout) for one step: repeatable runs and exact resumes."""
+    torch.manual_seed(seed * 1_000_003 + step * 101 + rank)
+
+
+# --- checkpoints ---------------------------------------------------------------------------
+def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {
+        name: param.detach().cpu().clone()
+        for name, param in model.named_parameters()
+        if param.requires_grad
+    }
+
+
+def latest_checkpoint(output: Path) -> Path | None:
+    folder = output / CHECKPOINTS
+    found = sorted(folder.glob("step-*")) if folder.is_dir() else []
+    found = [path for path in found if (path / "state.json").exists()]
+    return found[-1] if found else None
+
+
+def save_checkpoint(output: Path, step: int, model, optimizer, scheduler, limit: int) -> Path:
+    """Atomic checkpoint of trainable weights, optimizer and scheduler at `step` (steps done)."""
+    folder = output / CHECKPOINTS
+    final = folder / f"step-{step:08d}"
+    partial = folder / f".partial-step-{step:08d}"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    torch.save(trainable_state(model), partial / "trainable.pt")
+    torch.save(optimizer.state_dict(), partial / "optimizer.pt")
+    torch.save(scheduler.state_dict(), partial / "scheduler.pt")
+    (partial / "state.json").write_text(json.dumps({"step": step}))
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(partial, final)
+    for old in sorted(folder.glob("step-*"))[:-limit] if limit > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def load_checkpoint(path: Path, model, optimizer, scheduler) -> int:
+    """Restore a checkpoint; the number of steps already done."""
+    saved = torch.load(path / "trainable.pt", map_location="cpu")
+    params = dict(model.named_parameters())
+    unknown = set(saved) - set(params)
+    if unknown:
+        raise UserError(
+            f"checkpoint {path} does not match this model ({len(unknown)} unknown parameters, "
+            f"e.g. {sorted(unknown)[0]}); use a fresh --output or the same model and LoRA settings"
+        )
+    with torch.no_grad():
+        for name, value in saved.items():
+            params[name].copy_(value.to(params[name].device))
+    optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu"))
+    scheduler.load_state_dict(torch.load(path / "scheduler.pt", map_location="cpu"))
+    return int(json.loads((path / "state.json").read_text())["step"])
+
+
+# --- one step ------------------------------------------------------------------------------
+@dataclass
+class StepResult:
+    loss: torch.Tensor  # the loss to backpropagate
+    infonce_mean: float  # plain mean InfoNCE of the global batch (comparable across losses)
+    ri: torch.Tensor | None  # RI per global query, when RI weighting was used
+
+
+def compute_loss(
+    encoder: Encoder,
+    batch: Batch,
+    temperature: float,
+    use_ri: bool,
+    ri_clamp_max: float = DEFAULT_RI_CLAMP_MAX,
+    cross_device: bool = True,
+    autocast: contextlib.AbstractContextManager | None = None,
+) -> StepResult:
+    """Forward pass and loss of one step (see module doc, steps 2-4)."""
+    with autocast or contextlib.nullcontext():
+        q = F.normalize(encoder.embed(batch.queries), dim=-1)
+        p = F.normalize(encoder.embed(batch.passages), dim=-1)
+    if cross_device:
+        q, p = gather_with_grad(q), gather_with_grad(p)
+    positive_index = torch.arange(q.size(0), device=q.device) * batch.group_size
+    loss_q = infonce_per_sample(q, p, positive_index, temperature)
+    if not use_ri:
+        mean = loss_q.mean()
+        return StepResult(loss=mean, infonce_mean=float(mean.detach()), ri=None)
+    if batch.reasoning_queries is None:
+        raise ValueError("RI weighting needs the batch's reasoning queries")
+    with torch.no_grad(), autocast or contextlib.nullcontext():
+        q_prime = F.normalize(encoder.embed(batch.reasoning_queries), dim=-1)
+        if cross_device:
+            q_prime = gather_with_grad(q_prime)
+        loss_q_prime = infonce_per_sample(q_prime, p.detach(), positive_index, temperature)
+    ri = reasoning_intensity(loss_q, loss_q_prime, ri_clamp_max)
+    loss = ri_weighted_loss(loss_q, ri_weights(ri))
+    return StepResult(loss=loss, infonce_mean=float(loss_q.detach().mean()), ri=ri)
+
+
+def step_record(step: int, epoch: int, batch: Batch, result: StepResult, lr: float, seconds: float):
+    record = {
+        "step": step,
+        "epoch": epoch,
+        "domain": batch.domain,
+        "loss": round(float(result.loss.detach()), 6),
+        "infonce": round(result.infonce_mean, 6),
+        "lr": lr,
+        "seconds": round(seconds, 4),
+    }
+    if result.ri is not None:
+        values = result.ri.float().cpu().tolist()
+        record.update(
+            ri_min=round(min(values), 4),
+            ri_max=round(max(values), 4),
+            ri_mean=round(statistics.fmean(values), 4),
+            ri_median=round(float(result.ri.float().median()), 4),
+        )
+    return record
+
+
+# --- the run -------------------------------------------------------------------------------
+def train(config: TrainConfig) -> Path:
+    """Train per `config`; returns the output folder (a sentence-transformers model)."""
+    config.validate()
+    output = Path(config.output)
+    device = torch.device(config.device) if config.device else None
+    context: DistContext = init_distributed(device)
+    if device is None and torch.cuda.is_available():
+        device = torch.device("cuda", context.local_rank)
+    random.seed(config.seed)
+    seed_step(config.seed, 0, context.rank)
+
+    rows = (
+        config.rows if config.rows is not None else load_training_rows(config.data, config.domains)
+    )
+    if config.rows is not None and config.domains:
+        rows = [row for row in rows if row.get("domain") in set(config.domains)]
+    settings: dict[str, DomainSettings] = check_rows(
+        rows, config.loss, config.group_size, config.batch_size
+    )
+    steps_per_epoch = len(plan_batches(rows, settings, context.world_size, config.seed, 0))
+    total_steps = config.max_steps or config.epochs * steps_per_epoch
+
+    encoder = load_encoder(config, device)
+    device = encoder.device
+    model = encoder.model
+    trainable = [param for param in model.parameters() if param.requires_grad]
+    lr = config.learning_rate or (1e-4 if encoder.has_lora else 2e-5)
+    optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=config.weight_decay)
+    from transformers import get_linear_schedule_with_warmup
+
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, math.ceil(config.warmup_ratio * total_steps), total_steps
+    )
+    done = 0
+    checkpoint = latest_checkpoint(output) if config.resume else None
+    if checkpoint is not None:
+        done = load_checkpoint(checkpoint, model, optimizer, scheduler)
+        logger.info("resumed from %s: %d of %d steps done", checkpoint, done, total_steps)
+
+    autocast = (
+        torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+        if use_bf16(config, device)
+        else None
+    )
+    if context.is_main:
+        output.mkdir(parents=True, exist_ok=True)
+        (output / CONFIG_FILE).write_text(json.dumps(config.to_json(), indent=2))
+    logger.info(
+        "training %s on %d rows, %d domain(s), %d steps (%d per epoch), %d process(es)",
+        config.loss,
+        len(rows),
+        len(settings),
+        total_steps,
+        steps_per_epoch,
+        context.world_size,
+    )
+    model.train()
+    plans: dict[int, list[list[int]]] = {}
+    log = (output / LOG_FILE).open("a", encoding="utf-8") if context.is_main else None
+    bar = tqdm(
+        total=total_steps,
+        initial=done,
+        desc=f"redapter {config.loss}",
+        disable=not (config.progress and context.is_main),
+        unit="step",
+    )
+    try:
+        for step in range(done, total_steps):
+            started = time.perf_counter()
+            epoch = step // steps_per_epoch
+            if epoch not in plans:
+                plans = {
+                    epoch: plan_batches(rows, settings, context.world_size, config.seed, epoch)
+                }
+            global_indices = plans[epoch][step % steps_per_epoch]
+            share = len(global_indices) // context.world_size
+            local = global_indices[context.rank * share : (context.rank + 1) * share]
+            use_ri = config.loss == "ri-infonce" and step >= config.ri_start_step
+            domain_settings = settings[rows[local[0]].get("domain") or "default"]
+            batch = make_batch(
+                rows, local, domain_settings, config.seed, step, use_ri, config.query_template
+            )
+            seed_step(config.seed, step, context.rank)
+            result = compute_loss(
+                encoder,
+                batch,
+                config.temperature,
+                use_ri,
+                config.ri_clamp_max,
+                cross_device=config.cross_device_negatives,
+                autocast=autocast,
+            )
+            result.loss.backward()
+            all_reduce_gradients(trainable)
+            if context.enabled and not config.cross_device_negatives:
+                for param in trainable:  # independent per-rank losses: average, as DDP does
+                    if param.grad is not None:
+                        param.grad.div_(context.world_size)
+            if config.max_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
+            current_lr = scheduler.get_last_lr()[0]
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            record = step_record(
+                step + 1, epoch, batch, result, current_lr, time.perf_counter() - started
+            )
+            if log is not None:
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+            bar.update(1)
+            bar.set_postfix(loss=f"{record['loss']:.4f}", domain=batch.domain)
+            finished = step + 1
+            if context.is_main and (
+                (config.save_steps > 0 and finished % config.save_steps == 0)
+                or finished == total_steps
+            ):
+                save_checkpoint(
+                    output, finished, model, optimizer, scheduler, config.save_total_limit
+                )
+    finally:
+        bar.close()
+        if log is not None:
+            log.close()
+    if context.is_main:
+        encoder.model.eval()
+        encoder.save(output)
+        logger.info("saved the trained model to %s", output)
+    barrier()
+    return output
