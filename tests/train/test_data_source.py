@@ -77,3 +77,31 @@ def test_row_without_positive_names_file_row_and_field(tmp_path):
 def test_missing_source_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="neither an existing file"):
         load_training_rows(str(tmp_path / "nothing here"))
+
+
+def test_hub_repo_at_revision_through_the_loopback_hub(hub_server, tmp_path):
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint=hub_server.url, token=hub_server.token)
+    repo = "lab/reasonembed-demo"
+    api.create_repo(repo, repo_type="dataset")
+    release = tmp_path / "release"
+    write_jsonl(release / "reasonembed" / "biology.jsonl", [row("v1 query")])
+    write_jsonl(release / "flagembedding" / "biology.jsonl", [{"query": "other config"}])
+    api.upload_folder(folder_path=str(release), repo_id=repo, repo_type="dataset")
+    api.create_tag(repo, tag="v1", repo_type="dataset")
+    write_jsonl(release / "reasonembed" / "biology.jsonl", [row("v2 query"), row("v2 more")])
+    api.upload_folder(folder_path=str(release), repo_id=repo, repo_type="dataset")
+
+    hub_server.request_log.clear()
+    assert [r["query"] for r in load_training_rows(f"{repo}@v1")] == ["v1 query"]
+    downloaded = [path for _, path in hub_server.request_log if "/resolve/" in path]
+    assert any("reasonembed/biology.jsonl" in path for path in downloaded)
+    assert not any("flagembedding" in path for path in downloaded)  # only the reasonembed files
+    latest = load_training_rows(repo)
+    assert [(r["domain"], r["query"]) for r in latest] == [
+        ("biology", "v2 query"),
+        ("biology", "v2 more"),
+    ]
+    with pytest.raises(UserError, match="revision 'v9'"):
+        load_training_rows(f"{repo}@v9")
