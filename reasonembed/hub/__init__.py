@@ -1,0 +1,12 @@
+"""Versioned Hugging Face Hub releases of factory outputs, with dataset cards.
+
+- `layout`: which files of a `reasonembed generate` folder a release holds, and where.
+- `facts`: counts, models, prompt hashes and quality figures, read with bounded memory.
+- `card`: the README.md dataset card, rendered from datacards/remixer_dataset.md.j2.
+- `release.publish`: one commit + one immutable tag `vX.Y.Z` (or a dry-run tree on disk).
+- `command`: the `reasonembed publish` CLI.
+"""
+
+from reasonembed.hub.release import Release, publish
+
+__all__ = ["Release", "publish"]

@@ -1,0 +1,115 @@
+"""Which files of a `reasonembed generate` output folder a release holds, and where.
+
+The repository tree mirrors the output folder (records.OUTPUT_LAYOUT), so every config keeps
+the format the factory wrote:
+
+    raw/train-*.parquet  sentence-transformers/train-*.parquet   (parquet shards)
+    reasonembed/{domain}.jsonl  flagembedding/{domain}.jsonl      (one JSONL per domain)
+    config.yaml  pipeline.yaml  stats.json                        (as written by the factory)
+    report/report.md  report/*.png                                (optional, `reasonembed report`)
+    validation/validation.json|.md  validation/*.png              (optional, `reasonembed validate`)
+    README.md  release.json                                       (written by the release)
+
+The quarantine folder is never published: quarantined rows are rejects, not data.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from reasonembed import records
+from reasonembed.errors import UserError
+
+log = logging.getLogger(__name__)
+
+CARD_FILE = "README.md"
+MANIFEST_FILE = "release.json"
+REPORT_DIR = "report"
+VALIDATION_DIR = "validation"
+METADATA_FILES = (records.CONFIG_FILE, records.PIPELINE_FILE, records.STATS_FILE)
+EXTENSIONS = {"parquet": ".parquet", "jsonl": ".jsonl"}
+EXTRA_SUFFIXES = {REPORT_DIR: (".md", ".png", ".json"), VALIDATION_DIR: (".md", ".png", ".json")}
+# files the release writes itself or the repository keeps from its creation
+GENERATED_FILES = (CARD_FILE, MANIFEST_FILE)
+KEPT_REMOTE_FILES = (".gitattributes",)
+
+
+@dataclass(frozen=True)
+class ReleaseFile:
+    """One file of the release: its path in the repository and the local file it comes from."""
+
+    path_in_repo: str
+    local_path: Path
+
+    @property
+    def size(self) -> int:
+        return self.local_path.stat().st_size
+
+
+@dataclass(frozen=True)
+class ConfigFiles:
+    """The data files of one config (`records.CONFIG_NAMES`), sorted by path."""
+
+    name: str
+    format: str  # "parquet" or "jsonl"
+    files: tuple[ReleaseFile, ...]
+
+    @property
+    def data_files_glob(self) -> str:
+        return f"{self.name}/*{EXTENSIONS[self.format]}"
+
+
+@dataclass(frozen=True)
+class ReleaseLayout:
+    root: Path
+    configs: tuple[ConfigFiles, ...]
+    metadata: tuple[ReleaseFile, ...]  # config.yaml, pipeline.yaml, stats.json (those present)
+    extras: tuple[ReleaseFile, ...]  # report/ and validation/ files
+
+    def files(self) -> list[ReleaseFile]:
+        """Every file copied from the output folder (not the card or the manifest)."""
+        data = [file for config in self.configs for file in config.files]
+        return data + list(self.metadata) + list(self.extras)
+
+    def config(self, name: str) -> ConfigFiles | None:
+        return next((config for config in self.configs if config.name == name), None)
+
+
+def collect(output_dir: str | Path) -> ReleaseLayout:
+    """Find the publishable files of a generate output folder; UserError when there are none."""
+    root = Path(output_dir)
+    if not root.is_dir():
+        raise UserError(f"{root}: not a folder; pass the output folder of `reasonembed generate`")
+    configs = []
+    for name in records.CONFIG_NAMES:
+        fmt = records.CONFIG_FORMATS[name]
+        folder = root / name
+        found = sorted(folder.glob(f"*{EXTENSIONS[fmt]}")) if folder.is_dir() else []
+        if folder.is_dir() and not found:
+            raise UserError(
+                f"{folder}: holds no {EXTENSIONS[fmt]} files; re-run `reasonembed generate`"
+            )
+        if found:
+            files = tuple(ReleaseFile(f"{name}/{path.name}", path) for path in found)
+            configs.append(ConfigFiles(name, fmt, files))
+    if not configs:
+        expected = ", ".join(f"{name}/" for name in records.CONFIG_NAMES)
+        raise UserError(
+            f"{root}: no dataset config found (expected one of {expected}); "
+            "pass the output folder of `reasonembed generate`"
+        )
+    metadata = []
+    for name in METADATA_FILES:
+        if (root / name).is_file():
+            metadata.append(ReleaseFile(name, root / name))
+        else:
+            log.warning("%s: no %s; the release and its card will lack it", root, name)
+    extras = []
+    for folder, suffixes in EXTRA_SUFFIXES.items():
+        if (root / folder).is_dir():
+            for path in sorted((root / folder).iterdir()):
+                if path.is_file() and path.suffix in suffixes:
+                    extras.append(ReleaseFile(f"{folder}/{path.name}", path))
+    return ReleaseLayout(root, tuple(configs), tuple(metadata), tuple(extras))
