@@ -1,0 +1,210 @@
+"""`reasonembed eval`: evaluate a dense model (or BRIGHT's BM25) on BRIGHT.
+
+Prints per-task nDCG@10 (the headline), recall@10/100 and MRR and their unweighted mean; with
+--output writes results.json, results.md, per_query.json and run.trec (the run, scoreable again
+with `reasonembed eval-run`). Exit status 3 when --strict and the contamination guard found
+overlap (no scores are reported then).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+from reasonembed.errors import UserError
+from reasonembed.eval import bright as data
+from reasonembed.eval.contamination import (
+    ContaminationGuard,
+    contamination_rows,
+    load_training_data,
+)
+from reasonembed.eval.instructions import FAMILIES, MODES, detect_family, instructions_for
+from reasonembed.eval.metrics import DEFAULT_DEPTH, evaluate, metric_names
+from reasonembed.eval.report import (
+    format_table,
+    mean_over_tasks,
+    render_text,
+    task_summary,
+    write_report,
+)
+from reasonembed.eval.runs import Run, write_trec_run
+from reasonembed.eval.search import bm25_run, dense_run
+
+logger = logging.getLogger(__name__)
+
+CONTAMINATED_EXIT = 3
+DEFAULT_CACHE = Path("~/.cache/reasonembed/embeddings")
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by `eval` and `eval-run`."""
+    parser.add_argument("--tasks", default="all", help="'all' or comma-separated task names")
+    parser.add_argument(
+        "--bright", default="hub", help="'hub' (xlangai/BRIGHT) or a local folder, same layout"
+    )
+    parser.add_argument(
+        "--revision", default=data.DEFAULT_REVISION, help="Hub dataset revision (pinned default)"
+    )
+    parser.add_argument("--long", action="store_true", help="long documents, gold_ids_long")
+    parser.add_argument("--output", help="folder for results.json, results.md, per_query.json")
+    parser.add_argument("--depth", type=int, default=DEFAULT_DEPTH, help="documents kept per query")
+    parser.add_argument(
+        "--train-data", help="training dataset to check for contamination: DIR, FILE or REPO[@REV]"
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="refuse to report scores when contamination is found"
+    )
+    parser.add_argument(
+        "--contamination-model",
+        help="also match paraphrased queries by embeddings with this model (e.g. minilm)",
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="model name or path (dense retrieval)")
+    parser.add_argument("--bm25", action="store_true", help="BRIGHT's BM25 baseline instead")
+    add_common_arguments(parser)
+    parser.add_argument("--instructions", choices=MODES, default="official")
+    parser.add_argument(
+        "--instruction-family",
+        choices=("auto", *FAMILIES),
+        default="auto",
+        help="official instruction family (auto: from the model name)",
+    )
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-length", type=int, help="token limit (default: the model's)")
+    parser.add_argument("--pooling", default="auto", help="auto, mean, cls or last_token")
+    parser.add_argument("--device", help="torch device (default: cuda when available)")
+    parser.add_argument(
+        "--cache-dir",
+        default=str(DEFAULT_CACHE),
+        help="embedding cache folder ('none' to disable)",
+    )
+
+
+def resolve_tasks(args: argparse.Namespace) -> list[str]:
+    tasks = data.parse_tasks(args.tasks)
+    if args.long:
+        if args.tasks in (None, "", "all"):
+            tasks = [task for task in tasks if task in data.LONG_TASKS]
+        for task in tasks:
+            data.check_long_task(task)
+    if args.depth < 1:
+        raise UserError(f"--depth must be >= 1, got {args.depth}")
+    return tasks
+
+
+def contamination_check(args, tasks: list[str], load_docs: bool) -> tuple[list, bool]:
+    """Run the guard on every task (if --train-data); returns (reports, found)."""
+    if not args.train_data:
+        return [], False
+    encoder = None
+    if args.contamination_model:
+        from reasonembed.retrieval import Encoder
+
+        encoder = Encoder(args.contamination_model)
+    guard = ContaminationGuard(load_training_data(args.train_data), encoder=encoder)
+    reports = []
+    for task in tasks:
+        examples = data.load_examples(task, args.bright, args.revision)
+        documents = (
+            data.load_documents(task, args.bright, args.revision, long=args.long)
+            if load_docs
+            else None
+        )
+        reports.append(guard.check_task(task, examples, documents, long=args.long))
+    found = any(report.found for report in reports)
+    print(f"\nContamination check: {args.train_data}")
+    print(render_text(contamination_rows(reports)))
+    print("contamination FOUND" if found else "no contamination found")
+    return reports, found
+
+
+def finish(args, results: dict, per_query: dict, runs: list[Run], reports: list) -> int:
+    """Mean, table, files."""
+    metrics = metric_names()
+    results["mean"] = mean_over_tasks(results["tasks"], metrics)
+    expected = data.LONG_TASKS if args.long else data.BRIGHT_TASKS
+    results["complete"] = set(results["tasks"]) == set(expected)
+    results["contamination"] = [
+        {**vars(report), "found": report.found} for report in reports
+    ] or None
+    print()
+    print(render_text(format_table(results, metrics)))
+    if args.output:
+        write_report(results, per_query, args.output, metrics)
+        tag = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in results["system"])
+        write_trec_run(Run.concatenate(runs), Path(args.output) / "run.trec", tag=tag)
+        print(f"\nwrote {args.output}/results.json, results.md, per_query.json, run.trec")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if bool(args.model) == bool(args.bm25):
+        raise UserError("give exactly one of --model NAME_OR_PATH or --bm25")
+    tasks = resolve_tasks(args)
+    reports, found = contamination_check(args, tasks, load_docs=True)
+    if found and args.strict:
+        logger.error("--strict: contamination found, scores are not reported")
+        return CONTAMINATED_EXIT
+
+    family = "none"
+    encoder = None
+    if args.model:
+        from reasonembed.retrieval import CachedEncoder, Encoder
+
+        family = (
+            detect_family(args.model)
+            if args.instruction_family == "auto"
+            else args.instruction_family
+        )
+        base = Encoder(
+            args.model, pooling=args.pooling, max_length=args.max_length, device=args.device
+        )
+        cache = None if args.cache_dir == "none" else Path(args.cache_dir).expanduser()
+        encoder = CachedEncoder(base, cache)
+    system = "bm25" if args.bm25 else args.model
+    results = {
+        "system": system,
+        "bright": args.bright,
+        "revision": args.revision if args.bright == "hub" else None,
+        "long": args.long,
+        "instructions": None if args.bm25 else args.instructions,
+        "instruction_family": None if args.bm25 else family,
+        "depth": args.depth,
+        "tasks": {},
+    }
+    per_query: dict = {}
+    runs: list[Run] = []
+    for task in tasks:
+        examples = data.load_examples(task, args.bright, args.revision)
+        documents = data.load_documents(task, args.bright, args.revision, long=args.long)
+        if args.bm25:
+            task_run, timings = bm25_run(examples, documents, depth=args.depth)
+        else:
+            prefixes = instructions_for(task, args.instructions, family, args.long)
+            task_run, timings = dense_run(
+                examples, documents, encoder, prefixes, args.depth, args.batch_size
+            )
+        start = time.perf_counter()
+        table = evaluate(task_run, data.task_qrels(examples, args.long), depth=args.depth)
+        timings["score"] = time.perf_counter() - start
+        summary = task_summary(table)
+        summary["documents"] = len(documents)
+        summary["documents_md5_matches"] = documents.md5_matches
+        summary["timings_s"] = {name: round(value, 3) for name, value in timings.items()}
+        results["tasks"][task] = summary
+        per_query[task] = table.per_query()
+        # Query ids repeat across tasks: prefix them in the combined run file.
+        runs.append(
+            Run(
+                [f"{task}/{q}" for q in task_run.query_ids],
+                task_run.query_index,
+                task_run.doc_ids,
+                task_run.scores,
+            )
+        )
+        logger.info("%s: nDCG@10 %.2f (%s)", task, 100 * summary["ndcg@10"], summary["timings_s"])
+    return finish(args, results, per_query, runs, reports)
