@@ -1,0 +1,107 @@
+"""Short real CPU runs of Redapter on all-MiniLM-L6-v2 (the bundled package model)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from reasonembed.data_source import load_training_rows
+from reasonembed.errors import UserError
+from reasonembed.retrieval import Encoder
+from reasonembed.train import TrainConfig, train
+from reasonembed.train.data import check_rows, make_batch, plan_batches
+from reasonembed.train.loop import LOG_FILE, compute_loss
+from tests.train.tiny_data import write_tiny_dataset
+
+FAST = dict(max_length=64, progress=False, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return write_tiny_dataset(tmp_path_factory.mktemp("data"))
+
+
+def dataset_infonce(model: str, data_dir) -> float:
+    """Mean InfoNCE (eval mode, no dropout) of the whole tiny dataset with fixed groups."""
+    rows = load_training_rows(str(data_dir))
+    settings = check_rows(rows, "infonce")
+    encoder = Encoder(model, max_length=64, device="cpu")
+    encoder.model.eval()
+    losses = []
+    with torch.no_grad():
+        for step, indices in enumerate(plan_batches(rows, settings, 1, seed=0, epoch=0)):
+            batch = make_batch(rows, indices, settings["science"], 0, step, with_reasoning=False)
+            losses.append(compute_loss(encoder, batch, 0.02, use_ri=False).infonce_mean)
+    return float(np.mean(losses))
+
+
+def read_log(output) -> list[dict]:
+    return [json.loads(line) for line in (output / LOG_FILE).read_text().splitlines()]
+
+
+def test_short_minilm_run_lowers_the_loss_and_loads_in_sentence_transformers(data_dir, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    output = train(
+        TrainConfig(
+            model="minilm",
+            data=str(data_dir),
+            output=tmp_path / "model",
+            loss="ri-infonce",
+            ri_start_step=2,
+            max_steps=8,
+            learning_rate=5e-5,
+            warmup_ratio=0.0,
+            **FAST,
+        )
+    )
+    before = dataset_infonce("minilm", data_dir)
+    after = dataset_infonce(str(output), data_dir)
+    assert after < 0.8 * before, (before, after)
+
+    log = read_log(output)
+    assert [r["step"] for r in log] == list(range(1, 9))
+    assert "ri_mean" not in log[1] and {"ri_min", "ri_max", "ri_mean", "ri_median"} <= set(log[2])
+    assert 0 <= log[2]["ri_min"] <= log[2]["ri_median"] <= log[2]["ri_max"] <= 5
+
+    texts = ["How do tides work?", "Magma rises through the crust."]
+    st_vectors = SentenceTransformer(str(output), device="cpu").encode(texts)
+    ours = Encoder(str(output), device="cpu")
+    assert ours.pooling == "mean" and ours.normalize and ours.max_length == 64
+    assert np.allclose(st_vectors, ours.encode(texts), atol=1e-5)
+    assert np.allclose(np.linalg.norm(st_vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_resume_continues_the_step_count_and_matches_an_uninterrupted_run(data_dir, tmp_path):
+    common = dict(model="minilm", data=str(data_dir), loss="ri-infonce", ri_start_step=1, **FAST)
+    straight = tmp_path / "straight"
+    train(TrainConfig(output=straight, max_steps=4, save_steps=0, **common))
+
+    resumed = tmp_path / "resumed"
+    train(TrainConfig(output=resumed, max_steps=4, save_steps=2, **common))
+    # simulate an interruption after step 2: keep only the step-2 checkpoint and its log lines
+    checkpoints = resumed / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["step-00000002", "step-00000004"]
+    import shutil
+
+    shutil.rmtree(checkpoints / "step-00000004")
+    log_lines = (resumed / LOG_FILE).read_text().splitlines()
+    (resumed / LOG_FILE).write_text("\n".join(log_lines[:2]) + "\n")
+
+    train(TrainConfig(output=resumed, max_steps=4, save_steps=2, **common))
+    log = read_log(resumed)
+    assert [r["step"] for r in log] == [1, 2, 3, 4]
+    expected = read_log(straight)
+    assert [r["loss"] for r in log] == pytest.approx([r["loss"] for r in expected], rel=1e-4)
+    assert [r["lr"] for r in log] == pytest.approx([r["lr"] for r in expected])
+
+
+def test_rows_api_and_bad_rows_fail_before_training(tmp_path):
+    rows = load_training_rows(str(write_tiny_dataset(tmp_path / "data")))
+    rows[3]["reasoning_query"] = None
+    with pytest.raises(UserError, match=r"row 4: field 'reasoning_query'"):
+        train(TrainConfig(rows=rows, output=tmp_path / "never", max_steps=1, **FAST))
+    assert not (tmp_path / "never").exists()
