@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import pyarrow as pa
 from datasketch import MinHash, MinHashLSH
 from tqdm.auto import tqdm
 
@@ -66,6 +67,13 @@ DECONTAMINATION_COLUMNS = (
     DECONTAMINATION_BRIGHT_MATCH_ID,
     DECONTAMINATION_BRIGHT_METHOD,
     DECONTAMINATION_BRIGHT_SIMILARITY,
+)
+DECONTAMINATION_FIELDS = (
+    pa.field(DECONTAMINATION_BRIGHT_MATCH_ID, pa.string()),
+    pa.field(DECONTAMINATION_BRIGHT_METHOD, pa.string()),
+    pa.field(DECONTAMINATION_BRIGHT_SIMILARITY, pa.float32()),
+    pa.field(DECONTAMINATION_BRIGHT_GOLD_CANDIDATES, pa.int32()),
+    pa.field(DECONTAMINATION_BRIGHT_GOLD_IDS, pa.list_(pa.string())),
 )
 
 # Tasks whose queries search one shared corpus (their gold documents live in the same corpus).
@@ -303,16 +311,24 @@ def load_bright_queries(
 
 
 def load_bright_gold_ids(
-    bright: str = "hub", revision: str | None = None, tasks: Sequence[str] | None = None
+    bright: str = "hub",
+    revision: str | None = None,
+    tasks: Sequence[str] | None = None,
+    include_excluded: bool = False,
 ) -> dict[str, set[str]]:
     """Domain (task name) -> the doc ids that are gold for some BRIGHT test query of its corpus.
 
     Tasks sharing a corpus (aops, theoremqa_questions) get the union of their gold ids.
+    include_excluded: add the queries' `excluded_ids` too (the ids a seed must never have;
+    pass the result to `summary.summarize(bright_seed_ids=...)`). "N/A" is skipped.
     """
     by_corpus: dict[str, set[str]] = {}
     seen_tasks: set[str] = set()
     for task, example in _bright_examples(bright, revision, tasks):
         seen_tasks.add(task)
-        gold = {doc_id for doc_id in example.gold_ids if doc_id and doc_id != "N/A"}
+        ids = list(example.gold_ids)
+        if include_excluded:
+            ids += list(example.excluded_ids)
+        gold = {doc_id for doc_id in ids if doc_id and doc_id != "N/A"}
         by_corpus.setdefault(SHARED_CORPORA.get(task, task), set()).update(gold)
     return {task: by_corpus.get(SHARED_CORPORA.get(task, task), set()) for task in seen_tasks}

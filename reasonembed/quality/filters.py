@@ -36,6 +36,7 @@ from reasonembed.quality.decontamination import (
     DECONTAMINATION_BRIGHT_GOLD_CANDIDATES,
     DECONTAMINATION_BRIGHT_GOLD_IDS,
     DECONTAMINATION_BRIGHT_MATCH_ID,
+    DECONTAMINATION_FIELDS,
     DEFAULT_MINHASH_THRESHOLD,
     DEFAULT_NGRAM,
     QueryDecontaminator,
@@ -60,6 +61,9 @@ SAMPLE_DROP_REASONS = (
 REMOVED_SOURCE_DOCUMENT = "source_document"
 REMOVED_SOURCE_DUPLICATE = "source_duplicate"
 REMOVED_BRIGHT_GOLD = "bright_gold_document"
+
+# Arrow fields the quality metrics add to records.RAW_SCHEMA (append them to write `raw`).
+QUALITY_FIELDS = tuple(tv.TRIVIALITY_FIELDS) + tuple(DECONTAMINATION_FIELDS)
 
 
 class TrivialityConfig(BaseModel):

@@ -1,0 +1,111 @@
+"""`summarize(raw_rows)`: the `quality` section of stats.json.
+
+Shape (all counts int, all statistics float; a metric absent from every row is left out):
+
+    {
+      "samples": 812,
+      "metrics": {                      # one entry per triviality metric present in the rows
+        "triviality_source_copy_share": {"count": 812, "missing": 0, "mean": .., "min": ..,
+                                          "p10": .., "p25": .., "median": .., "p75": ..,
+                                          "p90": .., "max": ..},
+        "triviality_positive_ranks": {...}     # list columns: over all their elements
+        ...
+      },
+      "source_rank_at_1": {"triviality_source_dense_rank": 0.41, "triviality_source_bm25_rank": ..},
+      "decontamination": {"bright_query_matches": 0, "by_method": {}, "bright_gold_candidates": 3,
+                          "samples_with_bright_gold": 2, "bright_seed_leaks": 0},
+      "drops": {reason: count}, "candidate_drops": {reason: count}   # when counts are given
+    }
+
+`bright_seed_leaks` (only when `bright_seed_ids` is given): samples whose `source_doc_id` is a
+BRIGHT gold or excluded id of its domain: the factory's seed guard, verified end to end; must be 0.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping
+
+import numpy as np
+
+from reasonembed.quality import triviality as tv
+from reasonembed.quality.decontamination import (
+    DECONTAMINATION_BRIGHT_GOLD_CANDIDATES,
+    DECONTAMINATION_BRIGHT_MATCH_ID,
+    DECONTAMINATION_BRIGHT_METHOD,
+)
+from reasonembed.quality.filters import DropCounts
+
+QUANTILES = {"p10": 10, "p25": 25, "median": 50, "p75": 75, "p90": 90}
+
+
+def distribution(values: Iterable[float | int | None]) -> dict:
+    """count, missing (None/NaN), mean, min, p10, p25, median, p75, p90, max of the values."""
+    values = list(values)
+    present = np.asarray(
+        [v for v in values if v is not None and not (isinstance(v, float) and np.isnan(v))],
+        dtype=np.float64,
+    )
+    stats: dict = {"count": int(present.size), "missing": len(values) - int(present.size)}
+    if present.size:
+        stats["mean"] = float(present.mean())
+        stats["min"] = float(present.min())
+        for name, q in QUANTILES.items():
+            stats[name] = float(np.percentile(present, q))
+        stats["max"] = float(present.max())
+    return stats
+
+
+def summarize(
+    raw_rows: Iterable[dict],
+    counts: DropCounts | None = None,
+    bright_seed_ids: Mapping[str, Collection[str]] | None = None,
+) -> dict:
+    """Distributions of the triviality metrics and decontamination counts of `raw` rows.
+
+    raw_rows: dicts in the raw format (e.g. `pyarrow.Table.to_pylist()`); counts: the filters'
+    DropCounts (adds `drops` and `candidate_drops`); bright_seed_ids: domain -> BRIGHT gold and
+    excluded ids (adds `bright_seed_leaks`).
+    """
+    rows = list(raw_rows)
+    summary: dict = {"samples": len(rows), "metrics": {}}
+    for name in tv.TRIVIALITY_SCALAR_METRICS:
+        if any(name in row for row in rows):
+            summary["metrics"][name] = distribution(row.get(name) for row in rows)
+    for name in tv.TRIVIALITY_LIST_METRICS:
+        if any(row.get(name) is not None for row in rows):
+            summary["metrics"][name] = distribution(
+                value for row in rows for value in (row.get(name) or ())
+            )
+    at_one = {}
+    for name in (tv.TRIVIALITY_SOURCE_DENSE_RANK, tv.TRIVIALITY_SOURCE_BM25_RANK):
+        ranks = [row.get(name) for row in rows if row.get(name) is not None]
+        if ranks:
+            at_one[name] = sum(1 for rank in ranks if rank == 1) / len(ranks)
+    if at_one:
+        summary["source_rank_at_1"] = at_one
+
+    methods = Counter(
+        row.get(DECONTAMINATION_BRIGHT_METHOD) or "unknown"
+        for row in rows
+        if row.get(DECONTAMINATION_BRIGHT_MATCH_ID)
+    )
+    gold = [row.get(DECONTAMINATION_BRIGHT_GOLD_CANDIDATES) or 0 for row in rows]
+    decontamination = {
+        "bright_query_matches": sum(methods.values()),
+        "by_method": dict(sorted(methods.items())),
+        "bright_gold_candidates": int(sum(gold)),
+        "samples_with_bright_gold": sum(1 for value in gold if value),
+    }
+    if bright_seed_ids is not None:
+        decontamination["bright_seed_leaks"] = sum(
+            1
+            for row in rows
+            if row.get("source_doc_id") in bright_seed_ids.get(row.get("domain") or "", ())
+        )
+    summary["decontamination"] = decontamination
+    if counts is not None:
+        stats = counts.as_stats()
+        summary["drops"] = stats["drops"]
+        summary["candidate_drops"] = stats["candidate_drops"]
+    return summary
