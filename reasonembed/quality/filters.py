@@ -114,7 +114,10 @@ class FilterOutcome:
 
 @dataclass
 class DropCounts:
-    """Counts of a filtering run, by reason. `as_stats()` is the stats.json shape."""
+    """Counts of a filtering run, by reason. `as_stats()` is the stats.json shape.
+
+    Candidate removals and BRIGHT gold candidates are counted in KEPT samples only (the
+    candidates of a dropped sample never reach the dataset whatever their reason)."""
 
     seen: int = 0
     kept: int = 0
@@ -126,8 +129,8 @@ class DropCounts:
         self.seen += 1
         if outcome.sample is None:
             self.drops[outcome.reason] += 1
-        else:
-            self.kept += 1
+            return
+        self.kept += 1
         self.candidate_drops.update(outcome.removed)
         self.bright_gold_candidates += gold_candidates
 
@@ -300,10 +303,7 @@ def filter_samples(
     bright_gold_ids: Mapping[str, Collection[str]] | None = None,
     counts: DropCounts | None = None,
 ) -> tuple[list[dict], DropCounts]:
-    """`filter_sample` over many samples: (kept samples, counts by reason).
-
-    Dropped samples' gold candidates are not counted (they never reach the dataset).
-    """
+    """`filter_sample` over many samples: (kept samples, counts by reason)."""
     counts = counts if counts is not None else DropCounts()
     kept: list[dict] = []
     for sample in samples:
