@@ -22,8 +22,8 @@ from reasonembed.retrieval import Encoder
 from reasonembed.train import TrainConfig, train
 from reasonembed.train.data import Batch
 from reasonembed.train.distributed import gather_with_grad, init_distributed
-from reasonembed.train.losses import infonce_per_sample, similarity_logits
 from reasonembed.train.loop import compute_loss
+from reasonembed.train.losses import infonce_per_sample, similarity_logits
 
 TEMPERATURE = 0.05
 QUERIES, GROUP, DIM = 2, 3, 4
