@@ -8,7 +8,9 @@ first that fires wins; within a method the most similar test query wins):
 - "ngram":     the query shares at least one word `ngram`-gram (default 13, the GPT-3 / datatrove
                convention) with a test query; similarity = share of that test query's n-grams
                found in the query. A test query shorter than `ngram` words counts as one n-gram
-               (its whole word sequence).
+               (its whole word sequence). N-grams of the test queries in which fewer than half
+               the words hold a letter (digit runs of arrays and matrices) are not indexed:
+               they match unrelated code and math text.
 - "minhash":   word-set Jaccard similarity >= `minhash_threshold`. Candidates come from a
                datasketch MinHashLSH index (128 permutations, queried at a lower threshold so
                that few true pairs are missed), then the exact Jaccard of the two word sets is
@@ -88,6 +90,12 @@ _WORD = re.compile(r"\w+")
 def words(text: str) -> list[str]:
     """The words of `text` after normalisation (NFKC, case-folded): runs of `\\w`."""
     return _WORD.findall(normalize_text(text))
+
+
+def _informative(gram: tuple[str, ...]) -> bool:
+    """At least half of the n-gram's words hold a letter: runs of digits or symbols from arrays
+    and matrices ("[0,0,0,...]", "1 2 3 ...") repeat across unrelated code and math queries."""
+    return 2 * sum(1 for word in gram if not word.isdigit() and word != "_") >= len(gram)
 
 
 @dataclass(frozen=True)
@@ -199,7 +207,8 @@ class QueryDecontaminator:
         if len(tokens) < self.ngram:
             self._short_lengths.add(len(tokens))
             return {tuple(tokens)}
-        return {tuple(tokens[i : i + self.ngram]) for i in range(len(tokens) - self.ngram + 1)}
+        grams = {tuple(tokens[i : i + self.ngram]) for i in range(len(tokens) - self.ngram + 1)}
+        return {gram for gram in grams if _informative(gram)}
 
     def _query_ngrams(self, tokens: list[str]) -> Iterable[tuple[str, ...]]:
         for length in (self.ngram, *sorted(self._short_lengths)):

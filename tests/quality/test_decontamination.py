@@ -172,3 +172,15 @@ def test_bright_gold_ids_share_the_aops_theoremqa_corpus_and_skip_na():
         with_excluded["stackoverflow"]
         >= load_bright_gold_ids(bright=str(SHARED), tasks=["stackoverflow"])["stackoverflow"]
     )
+
+
+def test_digit_runs_shared_by_unrelated_queries_do_not_match():
+    grid = "[" + ",".join(["0"] * 20) + "]"
+    decontaminator = QueryDecontaminator(
+        [f"Given the matrix {grid}, count the islands formed by ones connected vertically."],
+        ["leetcode/9"],
+    )
+    unrelated = f"Return the maximum path sum in the grid {grid} moving only right or down."
+    copied = f"Given the matrix {grid}, count the islands formed by ones connected vertically!"
+    assert decontaminator.match([unrelated, copied])[0] is None
+    assert decontaminator.match([copied])[0].method == "ngram"
