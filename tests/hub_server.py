@@ -10,9 +10,9 @@ and `datasets.load_dataset(..., revision=)` call, with git-like semantics:
 - LFS blobs are streamed to disk (sha256 and size checked), so big uploads use little memory;
 - writes need `Authorization: Bearer <token>`; private repos are invisible without it.
 
-Fault switch for tests: `server.fail_next_commit_after = N` (or POST /_test/fault with
+Fault switches for tests: `server.fail_next_commit_after = N` (or POST /_test/fault with
 {"fail_commit_after": N}) makes the next commit read N operation lines, then answer 500
-without applying anything.
+without applying anything; `server.fail_next_tag = True` makes the next tag creation answer 500.
 
 Use in-process (`with HubServer(token=...) as server: server.url`) or as a separate process:
 `python tests/hub_server.py --storage DIR --token T` prints `PORT` on its first line.
@@ -130,6 +130,7 @@ class HubServer:
         self.repos: dict[tuple[str, str], Repo] = {}
         self.lock = threading.RLock()
         self.fail_next_commit_after: int | None = None
+        self.fail_next_tag = False
         self.authorized_requests = 0
         self.request_log: list[tuple[str, str]] = []
         self._httpd: ThreadingHTTPServer | None = None
@@ -363,7 +364,10 @@ class _Handler(BaseHTTPRequestHandler):
             raise HubError(401, "Invalid credentials in Authorization header", None)
 
     def body_chunks(self):
-        """The request body as chunks (Content-Length or chunked transfer encoding)."""
+        """The request body as chunks (Content-Length or chunked transfer encoding), read once."""
+        if getattr(self, "_body_read", False):
+            return
+        self._body_read = True
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip(), 16)
@@ -412,6 +416,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     def dispatch(self) -> None:
+        self._body_read = False
         url = urlsplit(self.path)
         self.query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         self.base_url = f"http://{self.headers.get('Host', '127.0.0.1')}"
@@ -469,7 +474,9 @@ class _Handler(BaseHTTPRequestHandler):
         prefix = "" if repo_type == "model" else f"{repo_type}s/"
         url = f"{self.base_url}/{prefix}{name}"
         try:
-            self.hub.create_repo(repo_type, name, bool(body.get("private")))
+            self.hub.create_repo(
+                repo_type, name, bool(body.get("private")) or body.get("visibility") == "private"
+            )
         except HubError as error:
             self.send(409, {"error": error.message, "url": url})
             return
@@ -552,6 +559,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.require_auth()
         found = self.repo(type, repo)
         tag = self.json_body()["tag"]
+        if self.hub.fail_next_tag:
+            self.hub.fail_next_tag = False
+            raise HubError(500, "Internal Error - tag refused by the test fault switch")
         with self.hub.lock:
             commit = self.hub.commit_at(found, rev)
             if tag in found.tags:

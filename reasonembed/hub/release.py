@@ -97,6 +97,7 @@ def publish(
     facts = facts_module.gather(layout)
     api = HfApi(endpoint=endpoint, token=token)
     secret = token or get_token()
+    _refuse_leaked_token(secret, layout, {})  # before anything reaches the Hub
 
     if dry_run:
         head, previous = None, _previous_release_offline_safe(api, repo_id, version)
@@ -147,7 +148,7 @@ def publish(
             "utf-8"
         ),
     }
-    _refuse_leaked_token(secret, layout, generated)
+    _refuse_leaked_token(secret, None, generated)
     release = Release(
         repo_id=repo_id,
         version=version,
@@ -316,7 +317,7 @@ def _refuse_leaked_token(
             raise UserError(
                 f"refusing to publish: the generated {path} contains your Hugging Face token"
             )
-    for file in layout.files():
+    for file in layout.files() if layout else []:
         if file.local_path.suffix in SCANNED_SUFFIXES and needle in file.local_path.read_bytes():
             raise UserError(
                 f"refusing to publish: {file.local_path} contains your Hugging Face token; remove it"

@@ -1,0 +1,245 @@
+"""Releases against the loopback Hub with the real huggingface_hub and datasets clients."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import datasets
+import pyarrow.parquet as pq
+import pytest
+from huggingface_hub import HfApi, snapshot_download
+
+from reasonembed.cli import main
+from reasonembed.errors import UserError
+from reasonembed.hub.release import publish
+from tests.hub.factory_output import write_output
+
+REPO = "org/remixer-test"
+
+
+def _refs(repo: str = REPO) -> tuple[str, dict[str, str]]:
+    refs = HfApi().list_repo_refs(repo, repo_type="dataset")
+    main_head = next(ref.target_commit for ref in refs.branches if ref.name == "main")
+    return main_head, {ref.name: ref.target_commit for ref in refs.tags}
+
+
+def _st_rows(folder) -> list[dict]:
+    return pq.read_table(
+        folder / "sentence-transformers" / "train-00000-of-00001.parquet"
+    ).to_pylist()
+
+
+def test_two_versions_are_pinned_by_tag(hub_server, tmp_path):
+    first = write_output(tmp_path / "v1", validation=True)
+    second = write_output(tmp_path / "v2", domains={"biology": 4, "economics": 2}, revision=2)
+    release_1 = publish(first, REPO, "1.0.0")
+    release_2 = publish(second, REPO, "1.1.0")
+
+    main_head, tags = _refs()
+    assert tags == {"v1.0.0": release_1.commit_oid, "v1.1.0": release_2.commit_oid}
+    assert main_head == release_2.commit_oid
+    # one commit per release on top of the repository's initial commit
+    history = HfApi().list_repo_commits(REPO, repo_type="dataset")
+    assert [commit.title for commit in history] == [
+        "Release v1.1.0",
+        "Release v1.0.0",
+        "initial commit",
+    ]
+
+    # each tag holds exactly its release (leetcode files of 1.0.0 are gone from 1.1.0)
+    for release in (release_1, release_2):
+        files = HfApi().list_repo_files(REPO, repo_type="dataset", revision=release.tag)
+        assert sorted(files) == sorted(release.files + [".gitattributes"])
+    assert "reasonembed/leetcode.jsonl" in release_1.files
+    assert "reasonembed/leetcode.jsonl" not in release_2.files
+
+    old = datasets.load_dataset(REPO, "sentence-transformers", revision="v1.0.0", split="train")
+    new = datasets.load_dataset(REPO, "sentence-transformers", revision="v1.1.0", split="train")
+    assert old.to_list() == _st_rows(first)
+    assert new.to_list() == _st_rows(second)
+    assert old.num_rows == 5 and new.num_rows == 6
+
+    raw = datasets.load_dataset(REPO, "raw", revision="v1.0.0", split="train")
+    assert sorted(raw["domain"]) == ["biology"] * 3 + ["leetcode"] * 2
+    flag = datasets.load_dataset(
+        "json", data_files=f"hf://datasets/{REPO}@v1.1.0/flagembedding/*.jsonl", split="train"
+    )
+    assert flag.num_rows == 6 and flag.column_names == [
+        "query",
+        "pos",
+        "neg",
+        "pos_scores",
+        "neg_scores",
+        "prompt",
+        "type",
+    ]
+
+    readme = HfApi().hf_hub_download(
+        REPO, "README.md", repo_type="dataset", revision="v1.1.0", cache_dir=tmp_path / "c"
+    )
+    text = open(readme, encoding="utf-8").read()
+    assert "Changes since 1.0.0:" in text
+    assert "domain biology: 3 -> 4 samples (+1)" in text
+    assert "domain leetcode removed (had 2 samples)" in text
+    assert release_2.previous_version == "1.0.0"
+
+
+def test_republishing_a_version_is_refused_before_any_upload(hub_server, tmp_path):
+    folder = write_output(tmp_path / "out")
+    publish(folder, REPO, "1.0.0")
+    before = _refs()
+    blobs = hub_server.stored_files()
+    log_size = len(hub_server.request_log)
+
+    changed = write_output(tmp_path / "changed", revision=3)
+    with pytest.raises(
+        UserError, match=r"tag v1\.0\.0 already exists .* publish a new version \(e\.g\. 1\.0\.1\)"
+    ):
+        publish(changed, REPO, "1.0.0")
+
+    assert _refs() == before
+    assert hub_server.stored_files() == blobs
+    later = [path for _, path in hub_server.request_log[log_size:]]
+    assert not any("/preupload/" in path or "/commit/" in path or "lfs" in path for path in later)
+    # the CLI reports the same refusal as one error line and exit status 1
+    assert main(["publish", str(changed), "--repo-id", REPO, "--version", "1.0.0"]) == 1
+
+
+def test_rejected_commit_leaves_previous_release_untouched(hub_server, tmp_path):
+    first = write_output(tmp_path / "v1")
+    publish(first, REPO, "1.0.0")
+    before = _refs()
+    second = write_output(tmp_path / "v2", domains={"biology": 2, "economics": 3}, revision=2)
+
+    hub_server.fail_next_commit_after = 4  # the Hub dies after reading 4 operation lines
+    with pytest.raises(UserError, match=r"rejected the release commit .* main is still"):
+        publish(second, REPO, "1.1.0")
+
+    assert _refs() == before
+    assert "v1.1.0" not in before[1]
+    rows = datasets.load_dataset(
+        REPO, "sentence-transformers", revision="v1.0.0", split="train"
+    ).to_list()
+    assert rows == _st_rows(first)
+    main_files = HfApi().list_repo_files(REPO, repo_type="dataset", revision="main")
+    assert (
+        "reasonembed/leetcode.jsonl" in main_files
+        and "reasonembed/economics.jsonl" not in main_files
+    )
+
+    # a plain re-run then publishes the release
+    release = publish(second, REPO, "1.1.0")
+    assert _refs()[1]["v1.1.0"] == release.commit_oid
+
+
+def test_failed_tag_is_completed_by_a_rerun(hub_server, tmp_path):
+    folder = write_output(tmp_path / "out")
+    hub_server.fail_next_tag = True
+    with pytest.raises(UserError, match="re-run the same command to tag it"):
+        publish(folder, REPO, "1.0.0")
+    head = _refs()[0]
+    release = publish(folder, REPO, "1.0.0")
+    assert release.commit_oid == head  # no second commit: the existing release commit is tagged
+    assert _refs() == (head, {"v1.0.0": head})
+
+
+def test_dry_run_writes_the_exact_tree(hub_server, tmp_path):
+    folder = write_output(tmp_path / "out", validation=True)
+    dry = publish(folder, REPO, "1.0.0", dry_run=True, dry_run_dir=tmp_path / "tree")
+    assert dry.commit_oid is None
+    assert not _exists(REPO)  # a dry run creates nothing on the Hub
+
+    real = publish(folder, REPO, "1.0.0")
+    snapshot = snapshot_download(
+        REPO, repo_type="dataset", revision="v1.0.0", cache_dir=tmp_path / "snap"
+    )
+    local = {
+        p.relative_to(tmp_path / "tree").as_posix(): p.read_bytes()
+        for p in (tmp_path / "tree").rglob("*")
+        if p.is_file()
+    }
+    remote = {
+        p.relative_to(snapshot).as_posix(): p.read_bytes()
+        for p in Path(snapshot).rglob("*")
+        if p.is_file()
+    }
+    remote.pop(".gitattributes")
+    assert sorted(local) == sorted(real.files) == sorted(dry.files)
+    assert local == remote
+    assert "quarantine/quarantine.parquet" not in local
+
+    with pytest.raises(UserError, match="not empty"):
+        publish(folder, REPO, "1.0.1", dry_run=True, dry_run_dir=tmp_path / "tree")
+
+
+def _exists(repo: str) -> bool:
+    return HfApi().repo_exists(repo, repo_type="dataset")
+
+
+def test_token_is_never_written(hub_server, tmp_path, caplog, capsys):
+    caplog.set_level(logging.DEBUG)
+    token = hub_server.token
+    folder = write_output(tmp_path / "out", validation=True)
+    assert (
+        main(["-v", "publish", str(folder), "--repo-id", REPO, "--version", "1.0.0", "--private"])
+        == 0
+    )
+    assert (
+        main(
+            [
+                "publish",
+                str(folder),
+                "--repo-id",
+                REPO,
+                "--version",
+                "1.0.1",
+                "--dry-run",
+                "--dry-run-dir",
+                str(tmp_path / "tree"),
+            ]
+        )
+        == 0
+    )
+    assert hub_server.authorized_requests > 0  # the token from HF_TOKEN was really used
+    assert hub_server.repos[("dataset", REPO)].private
+
+    needle = token.encode()
+    uploaded = hub_server.stored_files()
+    assert len(uploaded) >= 15
+    for path in uploaded + [p for p in (tmp_path / "tree").rglob("*") if p.is_file()]:
+        assert needle not in path.read_bytes(), path
+    captured = capsys.readouterr()
+    assert token not in captured.out + captured.err
+    assert token not in caplog.text
+    assert "HTTP Request: POST" in caplog.text  # the clients' debug logs were captured
+
+
+def test_token_in_a_published_file_is_refused(hub_server, tmp_path):
+    folder = write_output(tmp_path / "out")
+    (folder / "pipeline.yaml").write_text(f"api_key: {hub_server.token}\n")
+    with pytest.raises(UserError, match="pipeline.yaml contains your Hugging Face token"):
+        publish(folder, REPO, "1.0.0")
+    assert not _exists(REPO)  # refused before the repository was even created
+
+
+def test_missing_or_wrong_token_is_a_clear_error(hub_server, tmp_path, monkeypatch):
+    folder = write_output(tmp_path / "out")
+    monkeypatch.setenv("HF_TOKEN", "hf_wrong")
+    with pytest.raises(UserError, match="set HF_TOKEN or run `hf auth login`") as raised:
+        publish(folder, REPO, "1.0.0")
+    assert "hf_wrong" not in str(raised.value)
+
+
+@pytest.mark.parametrize("version", ["1.0", "v1.0.0", "1.0.0-rc1", "01.0.0"])
+def test_bad_version_is_refused(tmp_path, version):
+    with pytest.raises(UserError, match="expected X.Y.Z"):
+        publish(write_output(tmp_path / "out"), REPO, version, dry_run=True)
+
+
+def test_folder_without_configs_is_refused(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no dataset config found"):
+        publish(tmp_path / "empty", REPO, "1.0.0", dry_run=True)
+    with pytest.raises(UserError, match="expected ORG/NAME"):
+        publish(tmp_path / "empty", "no-slash", "1.0.0", dry_run=True)
