@@ -183,6 +183,8 @@ def instructions_for(
         return Instructions("", "")
     if mode == "flagembedding":
         instruction = _FLAGEMBEDDING[task].format(**words)
+        if long and task == "pony":  # FlagEmbedding's long pony wording has no final period
+            instruction = instruction.rstrip(".")
         prefix, _, suffix = DEFAULT_QUERY_TEMPLATE.partition("{query}")
         return Instructions(prefix.format(instruction=instruction) + suffix, "")
     if family not in _OFFICIAL:
