@@ -4,7 +4,7 @@ Regenerate the golden file after an intended change of the template or the facts
 
     REASONEMBED_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/hub/test_card.py -q
 
-then review `git diff tests/hub/golden/README.md` before committing it.
+then review `git diff tests/hub/golden/README.md.golden` before committing it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from reasonembed.hub import facts, layout
 from reasonembed.hub.card import render_card, size_category
 from tests.hub.factory_output import write_output
 
-GOLDEN = Path(__file__).parent / "golden" / "README.md"
+GOLDEN = (
+    Path(__file__).parent / "golden" / "README.md.golden"
+)  # not .md: `ruff format` rewrites code blocks in .md
 
 
 def _card(tmp_path) -> str:
