@@ -17,7 +17,10 @@ from reasonembed.errors import UserError
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("reasonembed.commands.generate", "run the ReMixer factory on a config"),
-    "dump-pipeline": ("reasonembed.commands.dump_pipeline", "write the distilabel pipeline.yaml of a config"),
+    "dump-pipeline": (
+        "reasonembed.commands.dump_pipeline",
+        "write the distilabel pipeline.yaml of a config",
+    ),
     "estimate": ("reasonembed.commands.estimate", "project LLM calls, tokens and cost of a config"),
     "report": ("reasonembed.quality.report", "write report.md and plots for a generate output"),
     "publish": ("reasonembed.hub.command", "publish a generate output as a versioned Hub release"),

@@ -105,6 +105,11 @@ class AnnotationConfig(_Strict):
     max_reasks: int = Field(default=2, ge=0)
     positive_threshold: int = Field(default=3, ge=2, le=5)
     score_mode: Literal["auto", "tag", "forced"] = "auto"
+    max_document_chars: int | None = Field(
+        default=None,
+        ge=100,
+        description="cut documents to this many characters in the prompt (None: whole)",
+    )
 
 
 class DomainFilterConfig(_Strict):

@@ -9,6 +9,9 @@ A corpus is a list of documents `doc_id` (str, unique), `text` (str, non-empty),
     hub       a Hub dataset repo id, `org/name[@revision]` (split `split`)
     bright    a folder in the BRIGHT Hub layout: documents/<task>-00000-of-00001.parquet
               (fields id, content), the task being `bright_task` or the domain name
+    python-docs  the docstrings of Python standard-library modules, `path` being a
+              comma-separated list of module names (the offline demo corpus: every machine
+              with Python has it); doc_id is the qualified name
 
 `format: auto` picks by suffix / folder contents. Field names are configurable (`id_field`,
 `text_field`, `title_field`). Every problem is reported as `UserError("FILE: row N: field F: ...")`
@@ -31,7 +34,7 @@ from reasonembed.errors import UserError
 
 logger = logging.getLogger(__name__)
 
-CorpusFormat = Literal["auto", "jsonl", "parquet", "datasets", "hub", "bright"]
+CorpusFormat = Literal["auto", "jsonl", "parquet", "datasets", "hub", "bright", "python-docs"]
 
 
 class CorpusSource(BaseModel):
@@ -128,11 +131,46 @@ def _datasets_records(source: CorpusSource, hub: bool) -> Iterator[tuple[str, in
     yield from _table_records(dataset.data.table, source.path)
 
 
+def _python_doc_records(modules: str) -> Iterator[tuple[str, int, dict]]:
+    import importlib
+    import inspect
+
+    row = 0
+    for module_name in [name.strip() for name in modules.split(",") if name.strip()]:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as error:
+            raise UserError(
+                f"python-docs corpus: cannot import module {module_name!r}: {error}"
+            ) from error
+        members = [(module_name, module)] + [
+            (f"{module_name}.{name}", member)
+            for name, member in sorted(vars(module).items())
+            if not name.startswith("_")
+            and (inspect.isfunction(member) or inspect.isclass(member) or inspect.isbuiltin(member))
+            and getattr(member, "__module__", module_name).split(".")[0]
+            in (module_name, "_" + module_name)
+        ]
+        for qualified_name, member in members:
+            doc = inspect.getdoc(member)
+            if doc:
+                row += 1
+                yield (
+                    f"python-docs:{module_name}",
+                    row,
+                    {"doc_id": qualified_name, "text": f"{qualified_name}\n\n{doc}"},
+                )
+
+
 def _records(
     source: CorpusSource, domain: str
 ) -> tuple[Iterator[tuple[str, int, dict]], CorpusSource]:
     path = Path(source.path).expanduser()
     fmt = source.format if source.format != "auto" else detect_format(path)
+    if fmt == "python-docs":
+        return _python_doc_records(source.path), source.model_copy(
+            update={"id_field": "doc_id", "text_field": "text"}
+        )
     if fmt == "bright":
         task = source.bright_task or domain
         file = path / "documents" / f"{task}-00000-of-00001.parquet"

@@ -117,7 +117,7 @@ class ReasonEmbedLLM(LLM):
         """Uncached generation, one Completion per conversation, in order."""
 
     # distilabel's interface, so these backends also serve distilabel's own tasks.
-    def generate(self, inputs: list[Any], num_generations: int = 1, **kwargs: Any) -> list[dict]:
+    def generate(self, inputs: list[Any], num_generations: int = 1) -> list[dict]:
         outputs = []
         for conversation in inputs:
             generations, input_tokens, output_tokens = [], [], []

@@ -119,7 +119,7 @@ class LocalTransformersLLM(ReasonEmbedLLM):
             ]
             batch = self._tokenizer(texts, return_tensors="pt", padding=True)
             with torch.inference_mode():
-                logits = self._model(**batch).logits[:, -1, :]
+                logits = self._model(**batch, logits_to_keep=1).logits[:, -1, :]
             probabilities = torch.softmax(logits[:, choice_ids].float(), dim=-1)
             for row in probabilities:
                 results.append({choice: float(p) for choice, p in zip(choices, row, strict=True)})

@@ -30,3 +30,10 @@ class BM25Index:
         )
         rows, scores = self.retriever.retrieve(tokens, k=k, show_progress=False, n_threads=0)
         return np.asarray(scores, dtype=np.float32), np.asarray(rows, dtype=np.int64)
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every document for one query, float32 [len(texts)]."""
+        tokens = bm25s.tokenize(
+            [query], stopwords="en", stemmer=self.stemmer, show_progress=False, return_ids=False
+        )
+        return np.asarray(self.retriever.get_scores(tokens[0]), dtype=np.float32)

@@ -9,7 +9,9 @@ from __future__ import annotations
 DEFAULT_QUERY_TEMPLATE = "Instruct: {instruction}\nQuery: {query}"
 
 
-def format_query(query: str, instruction: str | None, template: str = DEFAULT_QUERY_TEMPLATE) -> str:
+def format_query(
+    query: str, instruction: str | None, template: str = DEFAULT_QUERY_TEMPLATE
+) -> str:
     """The text an encoder sees for `query`; the bare query when `instruction` is empty."""
     if not instruction:
         return query

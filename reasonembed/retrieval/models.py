@@ -68,5 +68,7 @@ def model_fingerprint(path: str) -> str:
     for weights in sorted(folder.rglob("*")):
         if weights.suffix in {".safetensors", ".bin", ".gguf", ".pt"}:
             stat = weights.stat()
-            digest.update(f"{weights.relative_to(folder)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+            digest.update(
+                f"{weights.relative_to(folder)}:{stat.st_size}:{stat.st_mtime_ns}".encode()
+            )
     return digest.hexdigest()[:16]

@@ -1,0 +1,217 @@
+"""`reasonembed generate CONFIG --output DIR`: run the ReMixer factory and write the output folder.
+
+Before any LLM call every corpus is loaded and validated and the seeds are selected (bad input
+stops here with one line naming it). Then the distilabel pipeline runs (cached: a second run of
+the same config is served from the caches), and DIR receives `raw`, the three training exports,
+the rejected rows with reasons, `stats.json`, `config.yaml` and `pipeline.yaml`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reasonembed.config import FactoryConfig, config_hash, load_config
+from reasonembed.corpus import load_corpus
+from reasonembed.errors import UserError
+from reasonembed.records import CONFIG_FILE, PIPELINE_FILE, QUARANTINE_FILE, STATS_FILE
+
+logger = logging.getLogger("reasonembed.generate")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="FactoryConfig YAML (see pipelines/configs/)")
+    parser.add_argument("--output", "-o", required=True, help="output folder (created)")
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="ignore distilabel's step cache (the LLM request cache still applies)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    result = generate(config, Path(args.output), use_cache=not args.no_cache)
+    logger.info("wrote %s", args.output)
+    return 0 if result["samples"] else 1
+
+
+def preflight(config: FactoryConfig) -> dict[str, dict[str, int]]:
+    """Load and validate every corpus and select the seeds, before any LLM call.
+
+    Returns the seed-selection counts per domain.
+    """
+    from reasonembed.steps.seeds import select_seeds
+
+    counts = {}
+    for run_config in config.domains:
+        corpus = load_corpus(run_config.corpus, run_config.domain)
+        rows, domain_counts = select_seeds(corpus, run_config, config.seeds, config.seed)
+        if not rows:
+            raise UserError(
+                f"domain {run_config.domain!r}: no seed left from {corpus.source} "
+                f"({dict(domain_counts)}); widen seeds.min_chars/max_chars or check the exclusions"
+            )
+        counts[run_config.domain] = dict(domain_counts)
+    return counts
+
+
+def generate(config: FactoryConfig, output: Path, use_cache: bool = True) -> dict[str, Any]:
+    from reasonembed.pipeline import build_pipeline
+
+    started = time.monotonic()
+    seed_counts = preflight(config)
+    pipeline = build_pipeline(config)
+    distiset = pipeline.run(use_cache=use_cache)
+    samples = _rows(distiset, "assemble_samples")
+    rejections = [row for row in _rows(distiset, "collect_rejections") if row.get("stage")]
+    if any(row.get("query") is None for row in samples):
+        raise RuntimeError(
+            "a sample without a query reached assembly: refusing to write rows of None"
+        )
+    stats = write_output(config, output, samples, rejections, seed_counts, pipeline.dump())
+    stats["wall_time_s"] = round(time.monotonic() - started, 1)
+    from reasonembed.output import write_json
+
+    write_json(stats, output / STATS_FILE)
+    log_summary(stats)
+    return stats
+
+
+def _rows(distiset, leaf: str) -> list[dict[str, Any]]:
+    if leaf not in distiset:
+        return []
+    return list(distiset[leaf]["train"].to_list())
+
+
+def write_output(
+    config: FactoryConfig,
+    output: Path,
+    samples: list[dict[str, Any]],
+    rejections: list[dict[str, Any]],
+    seed_counts: dict[str, dict[str, int]],
+    pipeline_dump: dict[str, Any],
+) -> dict[str, Any]:
+    from reasonembed import exports
+    from reasonembed.output import (
+        group_by_domain,
+        raw_schema_for,
+        write_jsonl_by_domain,
+        write_parquet_shards,
+        write_text,
+    )
+
+    output.mkdir(parents=True, exist_ok=True)
+    kept = [sample for sample in samples if sample["drop_reason"] is None]
+    kept_rows = [
+        {key: value for key, value in sample.items() if key != "drop_reason"} for sample in kept
+    ]
+    threshold = config.annotation.positive_threshold
+    registry = config.registry
+    write_parquet_shards(kept_rows, output / "raw", schema=raw_schema_for(kept_rows))
+    write_jsonl_by_domain(
+        group_by_domain(kept, list(exports.reasonembed_rows(kept, registry, threshold))),
+        output / "reasonembed",
+    )
+    write_jsonl_by_domain(
+        group_by_domain(kept, list(exports.flagembedding_rows(kept, threshold))),
+        output / "flagembedding",
+    )
+    write_parquet_shards(
+        exports.sentence_transformers_rows(kept, threshold), output / "sentence-transformers"
+    )
+    write_parquet_shards(rejections, (output / QUARANTINE_FILE).parent)
+    (output / QUARANTINE_FILE).parent.joinpath("train-00000-of-00001.parquet").rename(
+        output / QUARANTINE_FILE
+    )
+    write_text(
+        yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), output / CONFIG_FILE
+    )
+    write_text(yaml.safe_dump(pipeline_dump, sort_keys=False), output / PIPELINE_FILE)
+    return build_stats(config, samples, kept, rejections, seed_counts)
+
+
+def build_stats(config, samples, kept, rejections, seed_counts) -> dict[str, Any]:
+    drops = Counter()
+    for domain_counts in seed_counts.values():
+        for reason in ("too_short", "too_long", "benchmark_test_document", "duplicate_text"):
+            drops[f"seeds:{reason}"] += domain_counts.get(reason, 0)
+    for row in rejections:
+        if row["stage"] != "annotation":
+            drops[f"{row['stage']}:{row['kind']}:{row['reason'].split(' (')[0]}"] += 1
+    for sample in samples:
+        if sample["drop_reason"]:
+            drops[f"assembly:{sample['drop_reason']}"] += 1
+    n_seeds = sum(counts["selected"] for counts in seed_counts.values())
+    query_level_rejected = sum(1 for row in rejections if row["stage"] != "annotation")
+    usage = Counter()
+    for sample in samples:
+        for key, value in sample.items():
+            if key.endswith(
+                ("_attempts", "_prompt_tokens", "_completion_tokens", "_cached_requests")
+            ):
+                usage[key] += int(value or 0)
+    judgements = sum(
+        len(sample["candidates"]) + sample["n_annotation_quarantined"] for sample in samples
+    )
+    annotation_quarantined = sum(1 for row in rejections if row["stage"] == "annotation")
+    return {
+        "config_hash": config_hash(config),
+        "seeds": seed_counts,
+        "funnel": [
+            {"stage": "seeds", "count": n_seeds},
+            {"stage": "queries", "count": n_seeds - query_level_rejected},
+            {"stage": "annotated_queries", "count": len(samples)},
+            {"stage": "samples", "count": len(kept)},
+        ],
+        "drops": dict(sorted(drops.items())),
+        "candidates": judgements,
+        "judgements": judgements - annotation_quarantined,
+        "quarantined": {
+            "queries": sum(
+                1
+                for row in rejections
+                if row["kind"] == "quarantine" and row["stage"] != "annotation"
+            ),
+            "judgements": annotation_quarantined,
+        },
+        "reasks": {
+            stage: max(0, usage[f"{stage}_attempts"] - (usage[f"{stage}_attempts"] and 0))
+            for stage in ("query", "reasoning", "annotation")
+        },
+        "tokens": {
+            key: value for key, value in sorted(usage.items()) if "tokens" in key or "cached" in key
+        },
+        "samples": len(kept),
+        "samples_per_domain": dict(Counter(sample["domain"] for sample in kept)),
+        "positives_per_sample": _mean([s["n_positives"] for s in kept]),
+        "negatives_per_sample": _mean([s["n_negatives"] for s in kept]),
+    }
+
+
+def _mean(values: list[int]) -> float:
+    return round(sum(values) / len(values), 2) if values else 0.0
+
+
+def log_summary(stats: dict[str, Any]) -> None:
+    funnel = {step["stage"]: step["count"] for step in stats["funnel"]}
+    logger.info(
+        "summary: %d seeds, %d queries, %d candidates, %d judgements, attempts %s, "
+        "quarantined %s, %d samples kept (%.1f pos / %.1f neg each), %.0f s",
+        funnel["seeds"],
+        funnel["queries"],
+        stats["candidates"],
+        stats["judgements"],
+        stats["reasks"],
+        stats["quarantined"],
+        stats["samples"],
+        stats["positives_per_sample"],
+        stats["negatives_per_sample"],
+        stats.get("wall_time_s", 0.0),
+    )

@@ -1,0 +1,139 @@
+"""build_pipeline(config) -> the ReMixer distilabel Pipeline.
+
+    select_seeds -> [filter_domain] -> generate_queries -> [generate_reasoning_queries]
+        -> mine_candidates -> annotate_relevance -> assemble_samples
+                                                 -> collect_rejections
+
+The pipeline name carries the config hash, so a second run of the same config is served from
+distilabel's cache (under `{cache_dir}/distilabel`), and the LLM request cache (under
+`{cache_dir}/requests.sqlite`) serves every request that already completed, even after a crash.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from distilabel.pipeline import Pipeline
+
+from reasonembed.config import FactoryConfig, config_hash
+from reasonembed.llms import build_llm
+from reasonembed.prompts import get_template
+
+STEP_NAMES = (
+    "select_seeds",
+    "filter_domain",
+    "generate_queries",
+    "generate_reasoning_queries",
+    "mine_candidates",
+    "annotate_relevance",
+    "assemble_samples",
+    "collect_rejections",
+)
+
+
+def prompt_hashes(config: FactoryConfig) -> dict[str, str]:
+    names = {
+        "query_generation": "query_generation",
+        "reasoning_query": "reasoning_query",
+        "annotation": "annotation",
+    }
+    return {key: get_template(name).hash for key, name in names.items()}
+
+
+def annotation_score_mode(config: FactoryConfig) -> str:
+    if config.annotation.score_mode != "auto":
+        return config.annotation.score_mode
+    return "forced" if config.annotator.backend == "local" else "tag"
+
+
+def distilabel_cache_dir(config: FactoryConfig) -> Path:
+    return Path(config.cache_dir) / "distilabel"
+
+
+def build_pipeline(config: FactoryConfig) -> Pipeline:
+    from reasonembed.steps.annotation import AnnotateRelevance
+    from reasonembed.steps.assembly import AssembleSamples, CollectRejections
+    from reasonembed.steps.domain_filter import FilterDomain
+    from reasonembed.steps.mining import MineCandidates
+    from reasonembed.steps.queries import GenerateQueries, GenerateReasoningQueries
+    from reasonembed.steps.seeds import SelectSeeds
+
+    digest = config_hash(config)
+    domain_runs = [run.model_dump(mode="json") for run in config.domains]
+    custom = [domain.model_dump(mode="json") for domain in config.custom_domains]
+    generator_batch = config.generator.batch_size
+    with Pipeline(
+        name=f"{config.name}-{digest}",
+        description="ReMixer: conditioned query generation, source-free candidate mining, "
+        "LLM relevance annotation (reasonembed)",
+        cache_dir=distilabel_cache_dir(config),
+    ) as pipeline:
+        seeds = SelectSeeds(
+            name="select_seeds",
+            domain_runs=domain_runs,
+            seed_settings=config.seeds.model_dump(mode="json"),
+            sampling_seed=config.seed,
+            batch_size=generator_batch,
+        )
+        last = seeds
+        if config.domain_filter.enabled:
+            domain_filter = FilterDomain(
+                name="filter_domain",
+                llm=build_llm(config.generator, config.cache_dir, config.seed),
+                custom_domains=custom,
+                input_batch_size=generator_batch,
+            )
+            last = last >> domain_filter
+        queries = GenerateQueries(
+            name="generate_queries",
+            llm=build_llm(config.generator, config.cache_dir, config.seed),
+            custom_domains=custom,
+            sampling_seed=config.seed,
+            length_weights=config.query_generation.length_weights,
+            education_weights=config.query_generation.education_weights,
+            max_reasks=config.query_generation.max_reasks,
+            max_new_tokens=config.generator.max_new_tokens,
+            input_batch_size=generator_batch,
+        )
+        last = last >> queries
+        if config.query_generation.reasoning_query:
+            reasoning = GenerateReasoningQueries(
+                name="generate_reasoning_queries",
+                llm=build_llm(config.generator, config.cache_dir, config.seed),
+                custom_domains=custom,
+                max_reasks=config.query_generation.max_reasks,
+                max_new_tokens=config.generator.max_new_tokens,
+                input_batch_size=generator_batch,
+            )
+            last = last >> reasoning
+        mining = MineCandidates(
+            name="mine_candidates",
+            domain_runs=domain_runs,
+            retriever=config.mining.retriever,
+            pooling=config.mining.pooling,
+            max_length=config.mining.max_length,
+            search_top_k=config.mining.search_top_k,
+            n_candidates=config.mining.n_candidates,
+            encode_batch_size=config.mining.encode_batch_size,
+            embedding_cache_dir=str(Path(config.cache_dir) / "embeddings"),
+            input_batch_size=max(generator_batch, 16),
+        )
+        annotation = AnnotateRelevance(
+            name="annotate_relevance",
+            llm=build_llm(config.annotator, config.cache_dir, config.seed),
+            custom_domains=custom,
+            score_mode=annotation_score_mode(config),
+            max_document_chars=config.annotation.max_document_chars,
+            max_reasks=config.annotation.max_reasks,
+            max_new_tokens=config.annotator.max_new_tokens,
+            input_batch_size=config.annotator.batch_size,
+        )
+        assemble = AssembleSamples(
+            name="assemble_samples",
+            positive_threshold=config.annotation.positive_threshold,
+            config_hash=digest,
+            prompt_hashes=prompt_hashes(config),
+        )
+        rejections = CollectRejections(name="collect_rejections")
+        last >> mining >> annotation >> [assemble, rejections]
+    return pipeline

@@ -1,0 +1,1 @@
+"""The ReMixer steps (distilabel Steps/Tasks/GlobalSteps), one concept per module."""

@@ -1,0 +1,135 @@
+"""Pointwise relevance annotation: one LLM call per (query, candidate).
+
+The prompt (prompts/annotation.txt) holds the domain's relevance definition, three steps (query
+analysis, document analysis, relevance annotation) and the 1-5 scale; everything a query's
+candidates share comes before the document, so servers with prefix caching reuse it across a
+query's ~100 judgements. The answer must end with `<score>N</score>`, N in 1..5, and nothing may
+follow the tag (strict parsing); otherwise it is re-asked, then quarantined with
+`annotation_error`, and never becomes a label.
+
+`score_mode: forced` (the bundled 135M model, which never writes the tag reliably): the model
+writes its analysis, then the score is the most probable of "1".."5" right after `<score>`
+(`LLM.score_choices`), and the tag is appended to the analysis.
+"""
+
+import re
+from typing import Any, Literal
+
+from distilabel.steps import StepInput
+
+from reasonembed.steps.llm_task import REJECTION_COLUMNS
+from reasonembed.steps.queries import _DomainAware
+
+SCORE_TAG = re.compile(r"<score>\s*([1-5])\s*</score>\s*$")
+ANY_SCORE_TAG = re.compile(r"<score>(.*?)</score>", re.DOTALL)
+SCORE_CHOICES = ["1", "2", "3", "4", "5"]
+
+
+def truncate(text: str, max_chars: int | None) -> str:
+    """`text` cut to `max_chars` characters (with an ellipsis), or whole when None."""
+    if max_chars is None or len(text) <= max_chars:
+        return text
+    return text[:max_chars].rstrip() + " …"
+
+
+def parse_relevance(text: str) -> tuple[int | None, str | None]:
+    """(score, None) when `text` ends with exactly one `<score>N</score>` (N in 1..5), else
+    (None, reason)."""
+    tags = ANY_SCORE_TAG.findall(text)
+    if not tags:
+        return None, "no <score>N</score> tag in the answer"
+    if len(tags) > 1:
+        return None, f"{len(tags)} score tags in the answer, expected one"
+    match = SCORE_TAG.search(text)
+    if not match:
+        content = tags[0].strip()
+        if content not in SCORE_CHOICES:
+            return None, f"score {content[:20]!r} is not an integer from 1 to 5"
+        return None, "text after the </score> tag"
+    return int(match.group(1)), None
+
+
+class AnnotateRelevance(_DomainAware):
+    stage: str = "annotation"
+    template_name: str = "annotation"
+    score_mode: Literal["tag", "forced"] = "tag"
+    max_document_chars: int | None = None
+
+    @property
+    def inputs(self) -> list[str]:
+        return ["query", "doc_text", "domain"]
+
+    @property
+    def outputs(self) -> list[str]:
+        return [
+            "relevance_score",
+            "relevance_analysis",
+            "annotator_model",
+            "annotation_error",
+            "relevance_score_source",
+            *REJECTION_COLUMNS,
+            *self.stage_columns,
+        ]
+
+    def render(self, row: dict[str, Any]) -> str:
+        domain = self.domain(row["domain"])
+        return self.template.render(
+            relevance_definition=domain.relevance_definition,
+            query_type=domain.query_type,
+            doc_type=domain.doc_type,
+            query=row["query"],
+            document=truncate(row["doc_text"], self.max_document_chars),
+        )
+
+    def parse(self, text: str, row: dict[str, Any]) -> tuple[Any, str | None]:
+        if self.score_mode == "forced":
+            return text, None
+        return parse_relevance(text)
+
+    def accept(self, row: dict[str, Any], value: Any, text: str) -> dict[str, Any]:
+        if self.score_mode == "forced":
+            return {"relevance_analysis": text}  # scored in `process`, for the whole batch at once
+        return {
+            "relevance_score": value,
+            "relevance_analysis": text,
+            "annotator_model": self.llm.model_name,
+            "annotation_error": None,
+            "relevance_score_source": "tag",
+        }
+
+    def rejected_outputs(self, row: dict[str, Any], text: str, error: str) -> dict[str, Any]:
+        return {
+            "annotation_error": error,
+            "relevance_analysis": text,
+            "annotator_model": self.llm.model_name,
+        }
+
+    def process(self, inputs: StepInput):  # type: ignore[override]
+        for rows in super().process(inputs):
+            if self.score_mode == "forced":
+                rows = self.force_scores(rows)
+            yield rows
+
+    def force_scores(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        todo = [index for index, row in enumerate(rows) if row.get("rejected_stage") is None]
+        if not todo:
+            return rows
+        analyses = [
+            ANY_SCORE_TAG.sub("", rows[index]["relevance_analysis"]).strip() for index in todo
+        ]
+        probabilities = self.llm.score_choices(
+            [self.render(rows[index]) for index in todo],
+            [analysis + "\n<score>" for analysis in analyses],
+            SCORE_CHOICES,
+        )
+        for index, analysis, probs in zip(todo, analyses, probabilities, strict=True):
+            score = max(SCORE_CHOICES, key=lambda choice: probs[choice])
+            rows[index] = {
+                **rows[index],
+                "relevance_score": int(score),
+                "relevance_analysis": f"{analysis}\n<score>{score}</score>",
+                "annotator_model": self.llm.model_name,
+                "annotation_error": None,
+                "relevance_score_source": "forced",
+            }
+        return rows

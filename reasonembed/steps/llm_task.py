@@ -1,0 +1,134 @@
+"""The shared shape of every LLM step: prompt, parse, re-ask, quarantine, pass through.
+
+A row that an earlier stage rejected (`rejected_stage` set) passes through untouched. For the
+others, a step renders one prompt per row, asks its LLM, and parses each answer. An answer that
+fails its parser is asked again (a new `attempt`, so a new sample, up to `max_reasks` times);
+after that the row is rejected with kind "quarantine", its stage and the parser's reason, and it
+never becomes data. Every row records `{stage}_attempts`, `{stage}_prompt_tokens`,
+`{stage}_completion_tokens` and `{stage}_cached_requests`.
+"""
+
+from abc import abstractmethod
+from typing import Any
+
+from distilabel.steps import StepInput
+from distilabel.steps.tasks import Task
+from distilabel.typing import StepOutput
+from pydantic import Field
+
+from reasonembed.prompts import get_template
+
+REJECTION_COLUMNS = ("rejected_stage", "rejected_kind", "rejected_reason")
+
+
+def is_rejected(row: dict[str, Any]) -> bool:
+    return row.get("rejected_stage") is not None
+
+
+def reject(row: dict[str, Any], stage: str, kind: str, reason: str) -> dict[str, Any]:
+    """The row marked as rejected (kind "quarantine": LLM failure; "drop": a decision)."""
+    return {**row, "rejected_stage": stage, "rejected_kind": kind, "rejected_reason": reason}
+
+
+class ReMixerLLMTask(Task):
+    """Base of the LLM steps. Subclasses set `stage`, `template_name`, and implement
+    `render(row)`, `parse(text, row) -> (value, error)` and `accept(row, value, text) -> dict`."""
+
+    stage: str = ""
+    template_name: str = ""
+    max_reasks: int = Field(default=2, ge=0)
+    max_new_tokens: int = Field(default=512, ge=1)
+
+    @property
+    def template(self):
+        return get_template(self.template_name)
+
+    def format_input(self, input: dict[str, Any]) -> list[dict[str, str]]:
+        return [{"role": "user", "content": self.render(input)}]
+
+    def format_output(
+        self, output: str | None, input: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        return {}
+
+    @property
+    def stage_columns(self) -> list[str]:
+        return [
+            f"{self.stage}_{name}"
+            for name in ("attempts", "prompt_tokens", "completion_tokens", "cached_requests")
+        ]
+
+    @abstractmethod
+    def render(self, row: dict[str, Any]) -> str: ...
+
+    @abstractmethod
+    def parse(self, text: str, row: dict[str, Any]) -> tuple[Any, str | None]:
+        """(value, None) when the answer is usable, else (None, reason)."""
+
+    @abstractmethod
+    def accept(self, row: dict[str, Any], value: Any, text: str) -> dict[str, Any]:
+        """The output columns of an accepted answer."""
+
+    def empty_outputs(self) -> dict[str, Any]:
+        """Output columns of a rejected row (all None)."""
+        skip = set(REJECTION_COLUMNS) | set(self.stage_columns)
+        return {name: None for name in self.outputs if name not in skip}
+
+    def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]
+        rows = [dict(row) for row in inputs]
+        for row in rows:
+            for name in REJECTION_COLUMNS:
+                row.setdefault(name, None)
+            row.update({name: 0 for name in self.stage_columns})
+        pending = [index for index, row in enumerate(rows) if not is_rejected(row)]
+        last_error: dict[int, str] = {}
+        last_text: dict[int, str] = {}
+        results: dict[int, dict[str, Any]] = {}
+        for attempt in range(self.max_reasks + 1):
+            if not pending:
+                break
+            completions = self.llm.complete(
+                [self.render(rows[index]) for index in pending],
+                template_hash=self.template.hash,
+                attempt=attempt,
+                max_new_tokens=self.max_new_tokens,
+            )
+            still_pending = []
+            for index, completion in zip(pending, completions, strict=True):
+                row = rows[index]
+                row[f"{self.stage}_attempts"] += 1
+                row[f"{self.stage}_prompt_tokens"] += completion.prompt_tokens
+                row[f"{self.stage}_completion_tokens"] += completion.completion_tokens
+                row[f"{self.stage}_cached_requests"] += int(completion.cached)
+                value, error = self.parse(completion.text, row)
+                if error is None:
+                    results[index] = self.accept(row, value, completion.text)
+                else:
+                    last_error[index], last_text[index] = error, completion.text
+                    still_pending.append(index)
+            pending = still_pending
+        output = []
+        for index, row in enumerate(rows):
+            if index in results:
+                output.append({**row, **results[index]})
+            elif is_rejected(row):
+                output.append({**self.empty_outputs(), **row})
+            else:
+                reason = f"{last_error[index]} (after {row[f'{self.stage}_attempts']} attempts; last answer: {last_text[index][:200]!r})"
+                output.append(
+                    reject(
+                        {
+                            **row,
+                            **self.empty_outputs(),
+                            **self.rejected_outputs(row, last_text[index], last_error[index]),
+                        },
+                        self.stage,
+                        "quarantine",
+                        reason,
+                    )
+                )
+        yield output
+
+    def rejected_outputs(self, row: dict[str, Any], text: str, error: str) -> dict[str, Any]:
+        """Extra columns for a quarantined row (default none)."""
+        return {}

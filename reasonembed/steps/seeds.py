@@ -1,0 +1,116 @@
+"""Seed selection: which corpus documents queries are written from.
+
+Per domain, in order: length window (`min_chars` <= len(text) <= `max_chars`), exclusion of
+benchmark test documents (BRIGHT gold_ids and excluded_ids of the domain's task, and ids listed in
+files), deduplication by normalised-text hash (first doc_id in sorted order wins), then a seeded
+sample of `max_seeds` (documents sorted by doc_id first, so the same seed gives the same seeds
+whatever the file order). Output rows: `source_doc_id`, `source_text`, `domain`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from distilabel.steps import GeneratorStep
+from distilabel.typing import GeneratorStepOutput
+from pydantic import Field
+
+from reasonembed.config import DomainRun, SeedConfig
+from reasonembed.corpus import Corpus, load_corpus
+from reasonembed.errors import UserError
+from reasonembed.textnorm import normalized_text_hash
+
+logger = logging.getLogger(__name__)
+
+
+def excluded_ids(domain: str, seeds: SeedConfig, bright_task: str | None = None) -> set[str]:
+    """Doc ids that may never be seeds: BRIGHT test documents of the task, and listed ids."""
+    ids: set[str] = set()
+    if seeds.exclude_bright:
+        from reasonembed.eval.bright import BRIGHT_TASKS, load_examples
+
+        task = bright_task or domain
+        if task in BRIGHT_TASKS:
+            for example in load_examples(task, seeds.exclude_bright):
+                ids.update(example.gold(long=False), example.gold(long=True), example.excluded)
+    for file in seeds.exclude_ids_files:
+        try:
+            lines = Path(file).read_text(encoding="utf-8").splitlines()
+        except OSError as error:
+            raise UserError(f"{file}: cannot read excluded ids file: {error.strerror}") from error
+        ids |= {line.strip() for line in lines if line.strip()}
+    return ids
+
+
+def select_seeds(
+    corpus: Corpus, run: DomainRun, seeds: SeedConfig, seed: int
+) -> tuple[list[dict[str, str]], Counter]:
+    """(seed rows, counts: considered / too_short / too_long / benchmark_test_document /
+    duplicate_text / not_sampled / selected)."""
+    counts: Counter = Counter(considered=len(corpus))
+    excluded = excluded_ids(run.domain, seeds, run.corpus.bright_task)
+    seen_hashes: set[str] = set()
+    eligible: list[tuple[str, str]] = []
+    for doc_id, text in sorted(zip(corpus.doc_ids, corpus.texts, strict=True)):
+        if len(text) < seeds.min_chars:
+            counts["too_short"] += 1
+        elif len(text) > seeds.max_chars:
+            counts["too_long"] += 1
+        elif doc_id in excluded:
+            counts["benchmark_test_document"] += 1
+        else:
+            text_key = normalized_text_hash(text)
+            if text_key in seen_hashes:
+                counts["duplicate_text"] += 1
+                continue
+            seen_hashes.add(text_key)
+            eligible.append((doc_id, text))
+    limit = min(run.max_seeds or seeds.max_seeds_per_domain, seeds.max_seeds_per_domain)
+    rng = random.Random(f"{seed}:{run.domain}")
+    chosen = rng.sample(eligible, k=min(limit, len(eligible)))
+    counts["not_sampled"] = len(eligible) - len(chosen)
+    counts["selected"] = len(chosen)
+    rows = [
+        {"source_doc_id": doc_id, "source_text": text, "domain": run.domain}
+        for doc_id, text in chosen
+    ]
+    logger.info("seeds %s: %s", run.domain, dict(counts))
+    return rows, counts
+
+
+class SelectSeeds(GeneratorStep):
+    """Loads each domain's corpus and yields its seeds (see module docstring).
+
+    `domain_runs` and `seed_settings` are the `domains` and `seeds` blocks of a FactoryConfig,
+    as plain data so the step serialises into pipeline.yaml.
+    """
+
+    domain_runs: list[dict[str, Any]]
+    seed_settings: dict[str, Any] = Field(default_factory=dict)
+    sampling_seed: int = 42
+
+    @property
+    def outputs(self) -> list[str]:
+        return ["source_doc_id", "source_text", "domain"]
+
+    def all_seeds(self) -> list[dict[str, str]]:
+        settings = SeedConfig.model_validate(self.seed_settings)
+        rows: list[dict[str, str]] = []
+        for entry in self.domain_runs:
+            run = DomainRun.model_validate(entry)
+            corpus = load_corpus(run.corpus, run.domain)
+            rows.extend(select_seeds(corpus, run, settings, self.sampling_seed)[0])
+        return rows
+
+    def process(self, offset: int = 0) -> GeneratorStepOutput:
+        rows = self.all_seeds()
+        if not rows:
+            yield [], True
+            return
+        for start in range(offset, len(rows), self.batch_size):
+            batch = rows[start : start + self.batch_size]
+            yield batch, start + self.batch_size >= len(rows)

@@ -1,0 +1,62 @@
+"""Tiny corpora and configs for factory tests (written into tmp_path by the tests)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+HEAP_TEXT = (
+    "A binary heap keeps the smallest element at the root of a complete binary tree stored in an "
+    "array. Pushing appends the new item and sifts it up; popping swaps the root with the last "
+    "leaf and sifts it down. Both take logarithmic time, which makes heaps the usual engine of "
+    "priority queues, of Dijkstra's shortest paths and of k-way merges of sorted streams."
+)
+DOCS = [
+    ("heap", HEAP_TEXT),
+    ("heap-copy", "  " + HEAP_TEXT.upper() + "  "),  # the same text under another id
+    (
+        "bisect",
+        "Binary search halves a sorted range at every step: compare the middle element with the target and keep the half that can still hold it. It finds an insertion point in logarithmic time, and bisect_left and bisect_right differ only on ties. It works on any monotone predicate, not only arrays.",
+    ),
+    (
+        "hashing",
+        "A hash table maps keys to buckets through a hash function; lookups, inserts and deletes take constant expected time. Collisions are resolved by chaining or open addressing, and the table grows and rehashes when its load factor passes a threshold, which keeps chains short.",
+    ),
+    (
+        "sorting",
+        "Merge sort splits a list in halves, sorts each recursively and merges the two sorted halves in linear time. It runs in n log n time in every case, is stable, and needs linear extra memory; timsort combines it with insertion sort on short natural runs.",
+    ),
+    (
+        "graph",
+        "Breadth-first search visits a graph level by level from a start vertex using a FIFO queue. On unweighted graphs it finds shortest paths by edge count; its running time is linear in the number of vertices plus edges, and it also detects bipartite graphs.",
+    ),
+    ("short", "too short to be a seed"),
+]
+
+
+def write_corpus(folder: Path, docs=DOCS, name: str = "corpus.jsonl") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text("".join(json.dumps({"doc_id": d, "text": t}) + "\n" for d, t in docs))
+    return path
+
+
+def tiny_config(corpus: Path, cache_dir: Path, **overrides) -> dict:
+    config = {
+        "name": "tiny",
+        "seed": 7,
+        "domains": [{"domain": "leetcode", "corpus": {"path": str(corpus)}, "max_seeds": 2}],
+        "seeds": {"min_chars": 200, "max_chars": 5000},
+        "generator": {"backend": "local", "max_new_tokens": 40, "batch_size": 4},
+        "annotator": {"backend": "local", "max_new_tokens": 12, "batch_size": 4},
+        "query_generation": {"max_reasks": 1},
+        "mining": {"search_top_k": 6, "n_candidates": 2},
+        "annotation": {"score_mode": "forced", "max_reasks": 0},
+        "cache_dir": str(cache_dir),
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key] = {**config[key], **value}
+        else:
+            config[key] = value
+    return config
