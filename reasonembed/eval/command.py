@@ -96,8 +96,11 @@ def resolve_tasks(args: argparse.Namespace) -> list[str]:
     return tasks
 
 
-def contamination_check(args, tasks: list[str], load_docs: bool) -> tuple[list, bool]:
-    """Run the guard on every task (if --train-data); returns (reports, found)."""
+def contamination_check(args, tasks: list[str]) -> tuple[list, bool]:
+    """Run the guard on every task (if --train-data); returns (reports, found).
+
+    Gold documents are matched by text, so each task's documents are read.
+    """
     if not args.train_data:
         return [], False
     encoder = None
@@ -109,11 +112,7 @@ def contamination_check(args, tasks: list[str], load_docs: bool) -> tuple[list, 
     reports = []
     for task in tasks:
         examples = data.load_examples(task, args.bright, args.revision)
-        documents = (
-            data.load_documents(task, args.bright, args.revision, long=args.long)
-            if load_docs
-            else None
-        )
+        documents = data.load_documents(task, args.bright, args.revision, long=args.long)
         reports.append(guard.check_task(task, examples, documents, long=args.long))
     found = any(report.found for report in reports)
     print(f"\nContamination check: {args.train_data}")
@@ -145,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.model) == bool(args.bm25):
         raise UserError("give exactly one of --model NAME_OR_PATH or --bm25")
     tasks = resolve_tasks(args)
-    reports, found = contamination_check(args, tasks, load_docs=True)
+    reports, found = contamination_check(args, tasks)
     if found and args.strict:
         logger.error("--strict: contamination found, scores are not reported")
         return CONTAMINATED_EXIT

@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if not path.exists():
         raise UserError(f"{path}: run file or folder not found")
     runs_by_task = task_runs(path, tasks)
-    reports, found = contamination_check(args, tasks, load_docs=False)
+    reports, found = contamination_check(args, tasks)
     if found and args.strict:
         logger.error("--strict: contamination found, scores are not reported")
         return CONTAMINATED_EXIT

@@ -252,6 +252,13 @@ def test_contamination_guard_and_strict(bright, tmp_path, capsys):
     assert report["biology"]["gold_documents_in_training"] == 0
     assert report["leetcode"]["gold_documents_in_training"] == 1
     assert report["leetcode"]["test_queries_matched"] == 0
+    # eval-run reads the documents too: the copied gold text is found from a run file alone
+    only_doc = tmp_path / "only_doc.jsonl"
+    only_doc.write_text(json.dumps({**rows[1], "query": "Soil pH and nutrients"}) + "\n")
+    run_args = ["eval-run", str(out / "run.trec"), "--tasks", "leetcode", "--bright", str(bright)]
+    assert main([*run_args, "--train-data", str(only_doc), "--strict"]) == 3
+    assert main([*run_args, "--train-data", str(only_doc), "--output", str(out)]) == 0
+    assert results_of(out)["contamination"][0]["gold_documents_in_training"] == 1
     clean = tmp_path / "clean.jsonl"
     clean.write_text(json.dumps({"query": "Soil pH and nutrients", "pos": ["x"], "neg": []}) + "\n")
     assert main([*args[:-1], str(clean), "--strict"]) == 0
