@@ -273,6 +273,32 @@ def compute_loss(
     return StepResult(loss=loss, infonce_mean=float(loss_q.detach().mean()), ri=ri)
 
 
+def apply_gradients(
+    trainable: list[torch.nn.Parameter],
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    max_grad_norm: float,
+    average_over: int = 1,
+) -> None:
+    """Sum gradients over ranks (then divide by `average_over`), clip, step, zero.
+
+    With cross-device negatives every rank's loss is the global loss and only its shard has
+    gradients, so the sum is the exact gradient (average_over=1); without them each rank has its
+    own loss and the gradients are averaged (average_over=world size), as DDP does.
+    """
+    all_reduce_gradients(trainable)
+    if average_over > 1:
+        for param in trainable:
+            if param.grad is not None:
+                param.grad.div_(average_over)
+    if max_grad_norm > 0:
+        torch.nn.utils.clip_grad_norm_(trainable, max_grad_norm)
+    optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
 def step_record(step: int, epoch: int, batch: Batch, result: StepResult, lr: float, seconds: float):
     record = {
         "step": step,
@@ -388,17 +414,14 @@ def train(config: TrainConfig) -> Path:
                 autocast=autocast,
             )
             result.loss.backward()
-            all_reduce_gradients(trainable)
-            if context.enabled and not config.cross_device_negatives:
-                for param in trainable:  # independent per-rank losses: average, as DDP does
-                    if param.grad is not None:
-                        param.grad.div_(context.world_size)
-            if config.max_grad_norm > 0:
-                torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
             current_lr = scheduler.get_last_lr()[0]
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            apply_gradients(
+                trainable,
+                optimizer,
+                scheduler,
+                config.max_grad_norm,
+                average_over=1 if config.cross_device_negatives else context.world_size,
+            )
             record = step_record(
                 step + 1, epoch, batch, result, current_lr, time.perf_counter() - started
             )
