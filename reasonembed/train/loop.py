@@ -233,6 +233,16 @@ def load_checkpoint(path: Path, model, optimizer, scheduler) -> int:
     return int(json.loads((path / "state.json").read_text())["step"])
 
 
+def trim_log(path: Path, done: int) -> None:
+    """Keep the log records of steps 1..done (steps logged after the checkpoint are redone)."""
+    if not path.exists():
+        return
+    kept = [
+        line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= done
+    ]
+    path.write_text("".join(line + "\n" for line in kept))
+
+
 # --- one step ------------------------------------------------------------------------------
 @dataclass
 class StepResult:
@@ -368,6 +378,7 @@ def train(config: TrainConfig) -> Path:
     if context.is_main:
         output.mkdir(parents=True, exist_ok=True)
         (output / CONFIG_FILE).write_text(json.dumps(config.to_json(), indent=2))
+        trim_log(output / LOG_FILE, done)
     logger.info(
         "training %s on %d rows, %d domain(s), %d steps (%d per epoch), %d process(es)",
         config.loss,

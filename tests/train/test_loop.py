@@ -87,9 +87,7 @@ def test_resume_continues_the_step_count_and_matches_an_uninterrupted_run(data_d
     assert sorted(p.name for p in checkpoints.iterdir()) == ["step-00000002", "step-00000004"]
     import shutil
 
-    shutil.rmtree(checkpoints / "step-00000004")
-    log_lines = (resumed / LOG_FILE).read_text().splitlines()
-    (resumed / LOG_FILE).write_text("\n".join(log_lines[:2]) + "\n")
+    shutil.rmtree(checkpoints / "step-00000004")  # the log still holds steps 3 and 4
 
     train(TrainConfig(output=resumed, max_steps=4, save_steps=2, **common))
     log = read_log(resumed)
@@ -105,3 +103,36 @@ def test_rows_api_and_bad_rows_fail_before_training(tmp_path):
     with pytest.raises(UserError, match=r"row 4: field 'reasoning_query'"):
         train(TrainConfig(rows=rows, output=tmp_path / "never", max_steps=1, **FAST))
     assert not (tmp_path / "never").exists()
+
+
+def test_lora_run_merges_adapters_into_a_plain_sentence_transformers_folder(data_dir, tmp_path):
+    from safetensors import safe_open
+    from sentence_transformers import SentenceTransformer
+
+    output = train(
+        TrainConfig(
+            model="minilm",
+            data=str(data_dir),
+            output=tmp_path / "lora",
+            loss="infonce",
+            lora="on",
+            lora_r=4,
+            lora_alpha=8,
+            gradient_checkpointing=True,
+            max_steps=2,
+            warmup_ratio=0.0,
+            learning_rate=1e-3,
+            **FAST,
+        )
+    )
+    config = json.loads((output / "redapter_config.json").read_text())
+    assert config["lora"] == "on" and config["lora_r"] == 4
+    checkpoint = torch.load(output / "checkpoints" / "step-00000002" / "trainable.pt")
+    assert checkpoint and all("lora_" in name for name in checkpoint)  # only adapters trained
+    with safe_open(str(output / "model.safetensors"), "pt") as weights:
+        names = list(weights.keys())
+    assert names and not any("lora" in name for name in names)  # merged, no peft needed
+    texts = ["Why do glaciers carve valleys?"]
+    trained = SentenceTransformer(str(output), device="cpu").encode(texts)
+    base = Encoder("minilm", max_length=64, device="cpu").encode(texts)
+    assert not np.allclose(trained, base, atol=1e-4)  # the merged adapters changed the model
