@@ -67,12 +67,17 @@ def load_training_rows(source: str, domains: Sequence[str] | None = None) -> lis
     return rows
 
 
+def is_repo_id(source: str) -> bool:
+    """True when `source` reads as a Hub dataset id `owner/name[@revision]`."""
+    return bool(_REPO_ID.match(source))
+
+
 def resolve_data_files(source: str) -> list[Path]:
     """The data files of `source`: a local path, else a Hub repo id downloaded to the cache."""
     path = Path(source).expanduser()
     if path.exists():
         return data_files_in(path)
-    if _REPO_ID.match(source):
+    if is_repo_id(source):
         return data_files_in(download_hub_dataset(source))
     raise UserError(
         f"training data {source!r} is neither an existing file or folder nor a Hub repo id "
@@ -101,8 +106,9 @@ def data_files_in(path: Path) -> list[Path]:
     return files
 
 
-def download_hub_dataset(source: str) -> Path:
-    """Snapshot of the reasonembed files of Hub dataset `owner/name[@revision]`; the local folder."""
+def download_hub_dataset(source: str, extra_patterns: Sequence[str] = ()) -> Path:
+    """Snapshot of the reasonembed files (plus `extra_patterns`, e.g. "raw/*.parquet") of Hub
+    dataset `owner/name[@revision]`; the local folder."""
     from huggingface_hub import snapshot_download
 
     repo_id, _, revision = source.partition("@")
@@ -111,7 +117,7 @@ def download_hub_dataset(source: str) -> Path:
             repo_id=repo_id,
             repo_type="dataset",
             revision=revision or None,
-            allow_patterns=list(HUB_ALLOW_PATTERNS),
+            allow_patterns=[*HUB_ALLOW_PATTERNS, *extra_patterns],
             endpoint=os.environ.get("HF_ENDPOINT") or None,
         )
     except Exception as error:  # network, auth, missing repo or revision
