@@ -48,8 +48,11 @@ class Batch:
     group_size: int
 
 
-def where(row: dict) -> str:
-    return f"{row.get('source_file', '<rows>')}, row {row.get('source_row', '?')}"
+def where(row: dict, index: int | None = None) -> str:
+    """`file, row N` of a loaded row; `given rows, row N` (1-based) for rows built in memory."""
+    if "source_file" in row:
+        return f"{row['source_file']}, row {row.get('source_row', '?')}"
+    return f"given rows, row {index + 1 if index is not None else '?'}"
 
 
 def check_rows(
@@ -62,14 +65,14 @@ def check_rows(
     if not rows:
         raise UserError("no training rows")
     settings: dict[str, DomainSettings] = {}
-    first_row: dict[str, dict] = {}
-    for row in rows:
+    first_row: dict[str, str] = {}
+    for index, row in enumerate(rows):
         domain = row.get("domain") or "default"
         if not row.get("pos"):
-            raise UserError(f"{where(row)}: field 'pos' has no positive")
+            raise UserError(f"{where(row, index)}: field 'pos' has no positive")
         if loss == "ri-infonce" and not row.get("reasoning_query"):
             raise UserError(
-                f"{where(row)}: field 'reasoning_query' is missing or empty, and --loss ri-infonce "
+                f"{where(row, index)}: field 'reasoning_query' is missing or empty, and --loss ri-infonce "
                 "needs it; add it to the data or train with --loss infonce"
             )
         this = DomainSettings(
@@ -77,18 +80,18 @@ def check_rows(
             batch_size=batch_size or row.get("batch_size") or DEFAULT_BATCH_SIZE,
         )
         if domain not in settings:
-            settings[domain], first_row[domain] = this, row
+            settings[domain], first_row[domain] = this, where(row, index)
         elif settings[domain] != this:
             raise UserError(
-                f"{where(row)}: domain {domain!r} mixes batch settings (train_group_size "
+                f"{where(row, index)}: domain {domain!r} mixes batch settings (train_group_size "
                 f"{this.group_size}, batch_size {this.batch_size}) with those of "
-                f"{where(first_row[domain])} ({settings[domain].group_size}, "
+                f"{first_row[domain]} ({settings[domain].group_size}, "
                 f"{settings[domain].batch_size}); each batch is drawn from one domain with one "
                 "setting: fix the rows or pass --group-size/--batch-size"
             )
         if this.group_size > 1 and not row.get("neg"):
             raise UserError(
-                f"{where(row)}: field 'neg' is empty but train_group_size is {this.group_size}; "
+                f"{where(row, index)}: field 'neg' is empty but train_group_size is {this.group_size}; "
                 "add hard negatives or pass --group-size 1 (in-batch negatives only)"
             )
     return settings

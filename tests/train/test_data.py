@@ -87,3 +87,12 @@ def test_batch_formats_instruction_and_places_positives_at_group_starts():
     assert batch.reasoning_queries[1].endswith("biology query 1, reasoned")
     assert batch.passages[0] == "biology positive 0" and batch.passages[3] == "biology positive 1"
     assert len(batch.passages) == 6
+
+
+def test_rows_built_in_memory_are_named_by_position():
+    rows = make_rows("biology", 3, group=2, batch=1)
+    for row in rows:
+        del row["source_file"], row["source_row"]
+    rows[1]["neg"] = []
+    with pytest.raises(UserError, match=r"given rows, row 2: field 'neg'"):
+        check_rows(rows, "infonce")
