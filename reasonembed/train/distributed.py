@@ -42,6 +42,8 @@ def init_distributed(device: torch.device | None = None) -> DistContext:
         on_cuda = (device is None and torch.cuda.is_available()) or (
             device is not None and device.type == "cuda"
         )
+        if on_cuda:  # NCCL wants each process bound to its own GPU before the first collective
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend="nccl" if on_cuda else "gloo")
     context = DistContext(
         rank=dist.get_rank(),
