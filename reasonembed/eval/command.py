@@ -15,13 +15,14 @@ from pathlib import Path
 
 from reasonembed.errors import UserError
 from reasonembed.eval import bright as data
+from reasonembed.eval.bright import BrightDocuments, BrightExample
 from reasonembed.eval.contamination import (
     ContaminationGuard,
     contamination_rows,
     load_training_data,
 )
 from reasonembed.eval.instructions import FAMILIES, MODES, detect_family, instructions_for
-from reasonembed.eval.metrics import DEFAULT_DEPTH, evaluate, metric_names
+from reasonembed.eval.metrics import DEFAULT_DEPTH, MetricTable, evaluate, metric_names
 from reasonembed.eval.report import (
     format_table,
     mean_over_tasks,
@@ -140,6 +141,46 @@ def finish(args, results: dict, per_query: dict, runs: list[Run], reports: list)
     return 0
 
 
+def score_task_run(
+    task_run: Run,
+    timings: dict[str, float],
+    examples: list[BrightExample],
+    documents: BrightDocuments,
+    long: bool = False,
+    depth: int = DEFAULT_DEPTH,
+) -> tuple[dict, MetricTable]:
+    """Score one task's run: its summary (metric means as fractions, query and document counts,
+    timings in seconds) and the per-query metric table."""
+    start = time.perf_counter()
+    table = evaluate(task_run, data.task_qrels(examples, long), depth=depth)
+    timings["score"] = time.perf_counter() - start
+    summary = task_summary(table)
+    summary["documents"] = len(documents)
+    summary["documents_md5_matches"] = documents.md5_matches
+    summary["timings_s"] = {name: round(value, 3) for name, value in timings.items()}
+    return summary, table
+
+
+def evaluate_model(
+    encoder,
+    task_data: dict[str, tuple[list[BrightExample], BrightDocuments]],
+    instructions: str = "flagembedding",
+    family: str = "none",
+    long: bool = False,
+    depth: int = DEFAULT_DEPTH,
+    batch_size: int = 32,
+) -> dict[str, dict]:
+    """{task: summary} of a dense `encoder` (an `Encoder` or `CachedEncoder`) on already-loaded
+    BRIGHT tasks `{task: (examples, documents)}`, with the evaluator's protocol; prints nothing.
+    `summary["ndcg@10"]` is the headline (a fraction in [0, 1])."""
+    summaries = {}
+    for task, (examples, documents) in task_data.items():
+        prefixes = instructions_for(task, instructions, family, long)
+        task_run, timings = dense_run(examples, documents, encoder, prefixes, depth, batch_size)
+        summaries[task], _ = score_task_run(task_run, timings, examples, documents, long, depth)
+    return summaries
+
+
 def run(args: argparse.Namespace) -> int:
     if bool(args.model) == bool(args.bm25):
         raise UserError("give exactly one of --model NAME_OR_PATH or --bm25")
@@ -187,13 +228,9 @@ def run(args: argparse.Namespace) -> int:
             task_run, timings = dense_run(
                 examples, documents, encoder, prefixes, args.depth, args.batch_size
             )
-        start = time.perf_counter()
-        table = evaluate(task_run, data.task_qrels(examples, args.long), depth=args.depth)
-        timings["score"] = time.perf_counter() - start
-        summary = task_summary(table)
-        summary["documents"] = len(documents)
-        summary["documents_md5_matches"] = documents.md5_matches
-        summary["timings_s"] = {name: round(value, 3) for name, value in timings.items()}
+        summary, table = score_task_run(
+            task_run, timings, examples, documents, args.long, args.depth
+        )
         results["tasks"][task] = summary
         per_query[task] = table.per_query()
         # Query ids repeat across tasks: prefix them in the combined run file.

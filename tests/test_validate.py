@@ -1,0 +1,318 @@
+"""`reasonembed validate` end to end: a tiny generated dataset, the eval BRIGHT-layout fixture
+(tests/eval/fixtures.py), MiniLM trained a handful of steps.
+
+The dataset is written the way `reasonembed generate` writes it (records.py): raw samples through
+the factory's own writers (`output.write_parquet_shards` with `raw_schema_for`) and the
+`reasonembed` export through `exports.reasonembed_rows`. Its topics are near the fixture's
+(plants, insects, arrays) but no query or document copies a test query or gold document.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from reasonembed import exports
+from reasonembed.cli import main
+from reasonembed.domains import DomainRegistry
+from reasonembed.output import (
+    group_by_domain,
+    raw_schema_for,
+    write_json,
+    write_jsonl_by_domain,
+    write_parquet_shards,
+)
+from reasonembed.records import STATS_FILE
+from tests.eval.fixtures import BIOLOGY_EXAMPLES, write_bright_fixture
+
+STEPS = 4
+TRAIN_ARGS = ["--steps", str(STEPS), "--batch-size", "4", "--group-size", "2", "--seed", "7"]
+
+# (domain, query, source document, positives, negatives)
+TOPICS = [
+    (
+        "biology",
+        "Why do leaves of deciduous trees turn red and yellow in autumn?",
+        "In autumn trees stop making chlorophyll, revealing carotenoids and anthocyanins.",
+        ["Chlorophyll breaks down in cold weather so yellow carotenoid pigments become visible."],
+        ["Fungi decompose dead wood on the forest floor.", "Salmon swim upstream to spawn."],
+    ),
+    (
+        "biology",
+        "How do bees find their way back to the hive after foraging?",
+        "Honeybees navigate with the sun's position, polarised light and landmarks.",
+        ["Bees use a sun compass and the waggle dance to encode direction and distance."],
+        ["Earthworms aerate soil by burrowing.", "Sharks sense electric fields."],
+    ),
+    (
+        "biology",
+        "What makes some frogs poisonous to predators?",
+        "Poison dart frogs store alkaloid toxins taken from the ants and mites they eat.",
+        ["Dietary alkaloids are sequestered in the skin glands of poison frogs."],
+        ["Cacti store water in thick stems.", "Penguins huddle to keep warm."],
+    ),
+    (
+        "biology",
+        "Why do muscles get sore a day after hard exercise?",
+        "Delayed onset muscle soreness follows microscopic damage to muscle fibres.",
+        ["Eccentric contractions cause small tears in fibres and inflammation the next day."],
+        ["Bird feathers are made of keratin.", "Ferns reproduce with spores."],
+    ),
+    (
+        "leetcode",
+        "Given a list of meeting intervals, merge all the overlapping ones.",
+        "Sort intervals by start time, then extend the last merged interval or append a new one.",
+        ["Sorting by start and sweeping once merges overlapping ranges in n log n time."],
+        ["A trie stores strings by shared prefixes.", "Union-find tracks connected components."],
+    ),
+    (
+        "leetcode",
+        "Return the length of the longest substring without repeating characters.",
+        "A sliding window with a hash map of last positions finds the longest unique run.",
+        ["Move the left edge past the previous occurrence of a repeated character."],
+        ["Dijkstra's algorithm finds shortest paths.", "A heap supports top-k queries."],
+    ),
+    (
+        "leetcode",
+        "Count the number of islands in a grid of land and water cells.",
+        "Flood fill each unvisited land cell with depth-first search and count the fills.",
+        ["Each DFS from unvisited land marks one connected island."],
+        ["Kadane's algorithm finds a maximum subarray.", "Bit masks enumerate subsets."],
+    ),
+    (
+        "leetcode",
+        "Climb a staircase of n steps taking one or two at a time: how many ways?",
+        "The number of ways follows the Fibonacci recurrence ways(n) = ways(n-1) + ways(n-2).",
+        ["Dynamic programming over steps adds the counts of the two previous steps."],
+        ["Quickselect finds the k-th element.", "A deque gives sliding window maxima."],
+    ),
+]
+
+
+def raw_sample(index: int, domain: str, query: str, source: str, pos: list, neg: list) -> dict:
+    candidates = [
+        {
+            "doc_id": f"{domain}/doc-{index}-{rank}",
+            "text": text,
+            "retrieval_rank": rank,
+            "retrieval_score": 0.9 - 0.1 * rank,
+            "relevance_score": 5 if text in pos else 1,
+            "relevance_analysis": "test",
+        }
+        for rank, text in enumerate(pos + neg, start=1)
+    ]
+    return {
+        "sample_id": f"s{index:015d}",
+        "domain": domain,
+        "source_doc_id": f"{domain}/source-{index}",
+        "source_text": source,
+        "query": query,
+        "reasoning_query": f"{query} The answer needs the underlying mechanism.",
+        "instruction": f"Given a {domain} post, retrieve relevant passages",
+        "target_length": "less than 100 words",
+        "education_level": "college",
+        "candidates": candidates,
+        "n_positives": len(pos),
+        "n_negatives": len(neg),
+        "generator_model": "test",
+        "annotator_model": "test",
+        "retriever_model": "minilm",
+        "prompt_hashes": {"query_generation": "a", "reasoning_query": "b", "annotation": "c"},
+        "factory_version": "0.1.0",
+        "config_hash": "test",
+    }
+
+
+def write_generated(folder, topics=TOPICS):
+    """A `reasonembed generate` output folder (raw + reasonembed configs, stats.json)."""
+    samples = [raw_sample(i, *topic) for i, topic in enumerate(topics)]
+    write_parquet_shards(samples, folder / "raw", schema=raw_schema_for(samples))
+    exported = list(exports.reasonembed_rows(samples, DomainRegistry(), threshold=3))
+    write_jsonl_by_domain(group_by_domain(samples, exported), folder / "reasonembed")
+    write_json({"counts": {"samples": len(samples)}}, folder / STATS_FILE)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def bright(tmp_path_factory):
+    return write_bright_fixture(tmp_path_factory.mktemp("bright"))
+
+
+@pytest.fixture(scope="module")
+def validated(bright, tmp_path_factory):
+    """One validate run on the generated folder, models kept; (data folder, models folder)."""
+    root = tmp_path_factory.mktemp("validate")
+    data = write_generated(root / "data")
+    models = root / "models"
+    args = ["validate", "--data", str(data), "--tasks", "biology,leetcode"]
+    code = main([*args, "--bright", str(bright), *TRAIN_ARGS, "--keep-models", str(models)])
+    assert code == 0
+    return data, models
+
+
+def result_of(folder):
+    return json.loads((folder / "validation.json").read_text())
+
+
+def test_four_rows_scored_and_written(validated, bright, tmp_path):
+    data, models = validated
+    result = result_of(data / "validation")
+    rows = {row["model"]: row for row in result["rows"]}
+    assert list(rows) == ["base", "infonce", "ri-infonce", "doc-as-positive"]
+    for row in rows.values():
+        assert 0 <= row["mean nDCG@10"] <= 100
+        assert row["mean nDCG@10"] == pytest.approx(
+            (row["biology"] + row["leetcode"]) / 2, abs=0.01
+        )
+        assert "contamination" not in row
+    assert result["control"] == {
+        "available": True,
+        "reason": "8 queries, source document as the only positive",
+        "rows": 8,
+    }
+    assert result["training"]["ri-infonce"]["ri_start_step"] == 1  # min(100, steps // 3)
+    for name in ("infonce", "ri-infonce", "doc-as-positive"):
+        log = (models / name / "train_log.jsonl").read_text().splitlines()
+        assert len(log) == STEPS
+    ri_log = [json.loads(line) for line in (models / "ri-infonce" / "train_log.jsonl").open()]
+    assert "ri_mean" not in ri_log[0] and "ri_mean" in ri_log[-1]
+
+    # the base row is what `reasonembed eval` reports for the untouched model
+    out = tmp_path / "eval"
+    common = ["--tasks", "biology,leetcode", "--bright", str(bright), "--output", str(out)]
+    assert main(["eval", "--model", "minilm", "--instructions", "flagembedding", *common]) == 0
+    alone = json.loads((out / "results.json").read_text())
+    assert (
+        result["evaluation"]["base"]["biology"]["ndcg@10"] == alone["tasks"]["biology"]["ndcg@10"]
+    )
+    assert rows["base"]["mean nDCG@10"] == round(100 * alone["mean"]["ndcg@10"], 2)
+
+    # the doc-as-positive model was trained on source documents: its positives were the sources
+    control_config = json.loads((models / "doc-as-positive" / "redapter_config.json").read_text())
+    assert control_config["rows_given"] and control_config["loss"] == "infonce"
+
+    markdown = (data / "validation" / "validation.md").read_text()
+    assert "| model | positives | loss | steps | mean nDCG@10 | biology | leetcode |" in markdown
+    assert "| doc-as-positive | source document | infonce | 4 |" in markdown
+    with Image.open(data / "validation" / "ndcg.png") as image:
+        assert image.format == "PNG" and image.width >= 600 and image.height >= 400
+
+
+def test_training_is_deterministic(validated, bright):
+    """Re-training one row with the same seed gives bit-identical weights and the same scores."""
+    from reasonembed.data_source import load_training_rows
+    from reasonembed.eval import bright as bright_data
+    from reasonembed.train.loop import TrainConfig, train
+    from reasonembed.validate import evaluate_row
+
+    data, models = validated
+    again = train(
+        TrainConfig(
+            model="minilm",
+            output=models.parent / "again",
+            rows=load_training_rows(str(data)),
+            loss="infonce",
+            max_steps=STEPS,
+            seed=7,
+            batch_size=4,
+            group_size=2,
+            ri_start_step=1,
+            save_steps=0,
+            resume=False,
+            progress=False,
+        )
+    )
+    from safetensors.torch import load_file
+
+    first = load_file(models / "infonce" / "model.safetensors")
+    second = load_file(again / "model.safetensors")
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[key], second[key]) for key in first)
+    base = load_file(models / "ri-infonce" / "model.safetensors")
+    assert any(not torch.equal(first[key], base[key]) for key in first)  # the losses differ
+
+    task_data = {
+        task: (
+            bright_data.load_examples(task, str(bright)),
+            bright_data.load_documents(task, str(bright)),
+        )
+        for task in ("biology", "leetcode")
+    }
+
+    class Args:
+        max_length = None
+        device = None
+        instructions = "flagembedding"
+        eval_batch_size = 32
+
+    summaries, _ = evaluate_row(str(again), Args, task_data)
+    reported = result_of(data / "validation")["evaluation"]["infonce"]
+    assert {t: s["ndcg@10"] for t, s in summaries.items()} == {
+        t: s["ndcg@10"] for t, s in reported.items()
+    }
+
+
+def test_publish_dry_run_card_shows_the_table(validated, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    data, _ = validated
+    tree = tmp_path / "tree"
+    args = ["publish", str(data), "--repo-id", "org/remixer-test", "--version", "1.0.0"]
+    assert main([*args, "--dry-run", "--dry-run-dir", str(tree)]) == 0
+    card = (tree / "README.md").read_text()
+    rows = result_of(data / "validation")["rows"]
+    assert "## Validation" in card
+    assert "| model | positives | loss | steps | mean nDCG@10 | biology | leetcode |" in card
+    for row in rows:
+        assert (
+            f"| {row['model']} | {row['positives']} | {row['loss']} | {row['steps']} | {row['mean nDCG@10']} |"
+            in card
+        )
+    assert "![validation/ndcg.png](validation/ndcg.png)" in card
+    assert (tree / "validation" / "ndcg.png").is_file()
+    assert (tree / "validation" / "validation.md").is_file()
+
+
+def test_contamination_refused_then_allowed_and_reported(bright, tmp_path, caplog):
+    """A copied test query makes validate refuse (exit 3, nothing written); allowed, every row
+    says so. The data is a jsonl file without a raw config: the control is unavailable."""
+    leaked = tmp_path / "leaked.jsonl"
+    rows = [
+        {
+            "prompt": "Given a biology post, retrieve relevant passages",
+            "query": query,
+            "reasoning_query": f"{query} Think about the mechanism.",
+            "pos": pos,
+            "neg": neg,
+        }
+        for domain, query, _, pos, neg in TOPICS
+        if domain == "biology"
+    ]
+    rows[0]["query"] = BIOLOGY_EXAMPLES[1]["query"]  # a BRIGHT test query, verbatim
+    leaked.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "out"
+    args = ["validate", "--data", str(leaked), "--tasks", "biology", "--bright", str(bright)]
+    assert main([*args, *TRAIN_ARGS]) == 1  # a file has no default output folder
+    assert "pass --output" in caplog.text
+    assert main([*args, *TRAIN_ARGS, "--output", str(out)]) == 3
+    assert not out.exists()
+
+    assert (
+        main([*args, *TRAIN_ARGS, "--steps", "1", "--output", str(out), "--allow-contamination"])
+        == 0
+    )
+    result = result_of(out)
+    assert result["contamination"]["found"] and result["contamination"]["allowed"]
+    assert result["contamination"]["tasks"][0]["test_queries_matched"] == 1
+    assert all(row["contamination"] == "FOUND (allowed)" for row in result["rows"])
+    control = result["rows"][-1]
+    assert control["model"] == "doc-as-positive" and "mean nDCG@10" not in control
+    assert "no raw config" in control["note"]
+    assert [row["model"] for row in result["rows"] if "mean nDCG@10" in row] == [
+        "base",
+        "infonce",
+        "ri-infonce",
+    ]
+    assert "Contamination found and allowed" in (out / "validation.md").read_text()
