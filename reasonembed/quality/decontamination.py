@@ -45,6 +45,7 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 from datasketch import MinHash, MinHashLSH
+from datasketch.hashfunc import sha1_hash32
 from tqdm.auto import tqdm
 
 from reasonembed.textnorm import normalize_text
@@ -180,6 +181,7 @@ class QueryDecontaminator:
             for gram in grams:
                 self._ngrams.setdefault(gram, []).append(index)
 
+        self._word_hashes: dict[str, int] = {}
         self._word_sets = [frozenset(tokens) for tokens in test_words]
         self._lsh = None
         if minhash_threshold is not None:
@@ -215,10 +217,20 @@ class QueryDecontaminator:
             for start in range(len(tokens) - length + 1):
                 yield tuple(tokens[start : start + length])
 
-    @staticmethod
-    def _sketches(word_sets: Sequence[frozenset[str]]) -> list[MinHash]:
-        encoded = [[word.encode("utf-8") for word in word_set] for word_set in word_sets]
-        return MinHash.bulk(encoded, num_perm=MINHASH_PERMUTATIONS, seed=MINHASH_SEED)
+    def _hash_word(self, word: str) -> int:
+        """datasketch's sha1_hash32 of the word's UTF-8 bytes, memoised (words repeat a lot)."""
+        value = self._word_hashes.get(word)
+        if value is None:
+            value = self._word_hashes[word] = sha1_hash32(word.encode("utf-8"))
+        return value
+
+    def _sketches(self, word_sets: Sequence[frozenset[str]]) -> list[MinHash]:
+        return MinHash.bulk(
+            [list(word_set) for word_set in word_sets],
+            num_perm=MINHASH_PERMUTATIONS,
+            seed=MINHASH_SEED,
+            hashfunc=self._hash_word,
+        )
 
     def _match_ngram(self, tokens: list[str]) -> Match | None:
         hits: dict[int, set[tuple[str, ...]]] = {}
@@ -244,35 +256,38 @@ class QueryDecontaminator:
             return None
         return Match(self.test_ids[best_index], best_index, "minhash", float(best_jaccard))
 
-    def match(self, queries: Sequence[str], show_progress: bool = False) -> list[Match | None]:
-        """One entry per query: the `Match` of the test query it copies, or None."""
+    def _match_lexical(self, queries: Sequence[str]) -> list[Match | None]:
+        """Exact, n-gram and MinHash checks of a chunk of queries."""
         results: list[Match | None] = [None] * len(queries)
-        pending: list[int] = []
-        for position, query in enumerate(
-            tqdm(queries, desc="n-gram decontamination", disable=not show_progress, unit="query")
-        ):
-            exact = self._exact.get(normalize_text(query))
+        pending: dict[int, frozenset[str]] = {}
+        for position, query in enumerate(queries):
+            normalized = normalize_text(query)
+            exact = self._exact.get(normalized)
             if exact is not None:
                 results[position] = Match(self.test_ids[exact], exact, "exact", 1.0)
                 continue
-            found = self._match_ngram(words(query))
-            if found is not None:
-                results[position] = found
-            else:
-                pending.append(position)
+            tokens = _WORD.findall(normalized)
+            results[position] = self._match_ngram(tokens)
+            if results[position] is None and tokens and self._lsh is not None:
+                pending[position] = frozenset(tokens)
+        if pending:
+            sketches = self._sketches(list(pending.values()))
+            for (position, word_set), sketch in zip(pending.items(), sketches, strict=True):
+                results[position] = self._match_minhash(word_set, sketch)
+        return results
 
-        if self._lsh is not None and pending:
-            chunk = 10_000
-            starts = range(0, len(pending), chunk)
-            for start in tqdm(starts, desc="minhash", disable=not show_progress, unit="chunk"):
-                positions = pending[start : start + chunk]
-                word_sets = [frozenset(words(queries[p])) for p in positions]
-                for position, word_set, sketch in zip(
-                    positions, word_sets, self._sketches(word_sets), strict=True
-                ):
-                    if word_set:
-                        results[position] = self._match_minhash(word_set, sketch)
-            pending = [position for position in pending if results[position] is None]
+    def match(self, queries: Sequence[str], show_progress: bool = False) -> list[Match | None]:
+        """One entry per query: the `Match` of the test query it copies, or None."""
+        results: list[Match | None] = []
+        chunk = 5_000
+        starts = range(0, len(queries), chunk)
+        with tqdm(
+            total=len(queries), desc="decontamination", disable=not show_progress, unit="query"
+        ) as progress:
+            for start in starts:
+                results.extend(self._match_lexical(queries[start : start + chunk]))
+                progress.update(min(chunk, len(queries) - start))
+        pending = [position for position, result in enumerate(results) if result is None]
 
         if self._test_vectors is not None and pending:
             from reasonembed.retrieval import DenseIndex
