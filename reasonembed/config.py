@@ -26,6 +26,23 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class PriceConfig(_Strict):
+    """USD per million tokens (the provider's list price, or your cost of a GPU-hour turned into
+    tokens); used by `reasonembed estimate`, the cost in stats.json and `budget.max_cost_usd`."""
+
+    prompt_usd_per_million: float = Field(default=0.0, ge=0)
+    completion_usd_per_million: float = Field(default=0.0, ge=0)
+
+
+class BudgetConfig(_Strict):
+    """What one run of this role may spend on fresh requests (cached answers are free). When
+    reached, the run stops asking, finishes with the queries that are complete, and the next run
+    continues from the request cache."""
+
+    max_tokens: int | None = Field(default=None, ge=1, description="prompt + completion tokens")
+    max_cost_usd: float | None = Field(default=None, gt=0)
+
+
 class LLMConfig(_Strict):
     """One LLM role (generator or annotator).
 
@@ -34,6 +51,9 @@ class LLMConfig(_Strict):
     model: model name (server model id, vLLM path; for `local`, "smollm2-135m").
     base_url: one URL or a list (requests are spread over them); `openai` only.
     api_key_env: NAME of the environment variable holding the key (the key itself is never stored).
+    concurrency: requests in flight per step process (`openai`); timeout_s: per attempt;
+        max_retries: the `openai` client's retries (backoff with jitter, Retry-After honoured).
+    price: USD per million prompt / completion tokens; budget: per run, tokens or USD.
     """
 
     backend: Literal["local", "openai", "vllm"] = "local"
@@ -48,6 +68,8 @@ class LLMConfig(_Strict):
     timeout_s: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=6, ge=0)
     batch_size: int = Field(default=8, ge=1)
+    price: PriceConfig = Field(default_factory=PriceConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
 
 
 class SeedConfig(_Strict):
@@ -99,8 +121,9 @@ class MiningConfig(_Strict):
 
 class AnnotationConfig(_Strict):
     """score_mode: `tag` parses <score>N</score> from the answer; `forced` lets the model write
-    its analysis, then chooses the digit from the model's probabilities for "1".."5" (local
-    backend only: needed for tiny models that never write the tag); `auto`: forced for `local`."""
+    its analysis, then chooses the digit from the model's probabilities for "1".."5", calibrated
+    over the batch (local backend only: for tiny models that never write the tag; demo grade);
+    `auto`: forced for `local`, tag otherwise."""
 
     max_reasks: int = Field(default=2, ge=0)
     positive_threshold: int = Field(default=3, ge=2, le=5)

@@ -9,6 +9,7 @@ the rejected rows with reasons, `stats.json`, `config.yaml` and `pipeline.yaml`.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import time
 from collections import Counter
@@ -150,13 +151,7 @@ def build_stats(config, samples, kept, rejections, seed_counts) -> dict[str, Any
             drops[f"assembly:{sample['drop_reason']}"] += 1
     n_seeds = sum(counts["selected"] for counts in seed_counts.values())
     query_level_rejected = sum(1 for row in rejections if row["stage"] != "annotation")
-    usage = Counter()
-    for sample in samples:
-        for key, value in sample.items():
-            if key.endswith(
-                ("_attempts", "_prompt_tokens", "_completion_tokens", "_cached_requests")
-            ):
-                usage[key] += int(value or 0)
+    usage = llm_usage(samples, rejections)
     judgements = sum(
         len(sample["candidates"]) + sample["n_annotation_quarantined"] for sample in samples
     )
@@ -181,18 +176,41 @@ def build_stats(config, samples, kept, rejections, seed_counts) -> dict[str, Any
             ),
             "judgements": annotation_quarantined,
         },
-        "reasks": {
-            stage: max(0, usage[f"{stage}_attempts"] - (usage[f"{stage}_attempts"] and 0))
-            for stage in ("query", "reasoning", "annotation")
-        },
-        "tokens": {
-            key: value for key, value in sorted(usage.items()) if "tokens" in key or "cached" in key
-        },
+        "reasks": {stage: values["attempts"] - values["asked"] for stage, values in usage.items()},
+        "llm_usage": usage,
         "samples": len(kept),
         "samples_per_domain": dict(Counter(sample["domain"] for sample in kept)),
         "positives_per_sample": _mean([s["n_positives"] for s in kept]),
         "negatives_per_sample": _mean([s["n_negatives"] for s in kept]),
     }
+
+
+def llm_usage(
+    samples: list[dict[str, Any]], rejections: list[dict[str, Any]]
+) -> dict[str, dict[str, int]]:
+    """Per LLM stage: items asked, attempts, prompt/completion tokens, requests served by the cache.
+
+    Samples carry their own usage (annotation summed over all their judgements, quarantined ones
+    included); queries rejected before assembly carry theirs in the rejection payload.
+    """
+    from reasonembed.steps.assembly import QUERY_LEVEL_STAGES, USAGE_FIELDS, USAGE_STAGES
+
+    usage = {stage: dict.fromkeys(("asked",) + USAGE_FIELDS, 0) for stage in USAGE_STAGES}
+    rows = list(samples) + [
+        json.loads(row["payload"]) for row in rejections if row["stage"] in QUERY_LEVEL_STAGES
+    ]
+    for row in rows:
+        for stage in USAGE_STAGES:
+            attempts = int(row.get(f"{stage}_attempts") or 0)
+            if not attempts:
+                continue
+            if stage == "annotation" and "candidates" in row:
+                usage[stage]["asked"] += len(row["candidates"]) + row["n_annotation_quarantined"]
+            else:
+                usage[stage]["asked"] += 1
+            for field in USAGE_FIELDS:
+                usage[stage][field] += int(row.get(f"{stage}_{field}") or 0)
+    return {stage: values for stage, values in usage.items() if values["asked"]}
 
 
 def _mean(values: list[int]) -> float:

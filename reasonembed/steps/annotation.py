@@ -8,8 +8,10 @@ follow the tag (strict parsing); otherwise it is re-asked, then quarantined with
 `annotation_error`, and never becomes a label.
 
 `score_mode: forced` (the bundled 135M model, which never writes the tag reliably): the model
-writes its analysis, then the score is the most probable of "1".."5" right after `<score>`
-(`LLM.score_choices`), and the tag is appended to the analysis.
+writes its analysis, then the score is chosen among "1".."5" from the model's probabilities right
+after `<score>` (`LLM.score_choices`), contextually calibrated over the batch
+(`calibrated_choices`), and the tag is appended to the analysis. Demo grade: it shows the
+pipeline end to end, not labels worth training on.
 """
 
 import re
@@ -30,6 +32,23 @@ def truncate(text: str, max_chars: int | None) -> str:
     if max_chars is None or len(text) <= max_chars:
         return text
     return text[:max_chars].rstrip() + " …"
+
+
+def calibrated_choices(probabilities: list[dict[str, float]]) -> list[str]:
+    """The most probable choice of each judgement after contextual calibration.
+
+    A small model's digit probabilities carry a strong prior (it says "1" whatever the document);
+    dividing each judgement's distribution by the batch's mean distribution removes that shared
+    bias (Zhao et al., 2021, "Calibrate Before Use"), so what is left ranks documents by how much
+    more relevant the model finds them than the rest of the batch.
+    """
+    choices = list(probabilities[0])
+    mean = {
+        choice: sum(p[choice] for p in probabilities) / len(probabilities) for choice in choices
+    }
+    return [
+        max(choices, key=lambda choice: p[choice] / max(mean[choice], 1e-12)) for p in probabilities
+    ]
 
 
 def parse_relevance(text: str) -> tuple[int | None, str | None]:
@@ -122,8 +141,9 @@ class AnnotateRelevance(_DomainAware):
             [analysis + "\n<score>" for analysis in analyses],
             SCORE_CHOICES,
         )
-        for index, analysis, probs in zip(todo, analyses, probabilities, strict=True):
-            score = max(SCORE_CHOICES, key=lambda choice: probs[choice])
+        for index, analysis, score in zip(
+            todo, analyses, calibrated_choices(probabilities), strict=True
+        ):
             rows[index] = {
                 **rows[index],
                 "relevance_score": int(score),

@@ -4,7 +4,9 @@ A row that an earlier stage rejected (`rejected_stage` set) passes through untou
 others, a step renders one prompt per row, asks its LLM, and parses each answer. An answer that
 fails its parser is asked again (a new `attempt`, so a new sample, up to `max_reasks` times);
 after that the row is rejected with kind "quarantine", its stage and the parser's reason, and it
-never becomes data. Every row records `{stage}_attempts`, `{stage}_prompt_tokens`,
+never becomes data. A row whose request got no answer this run (budget reached, server down:
+`Completion.deferred`) is rejected with kind "deferred" and the reason: it is work for the next
+run, never data and never a quarantine. Every row records `{stage}_attempts`, `{stage}_prompt_tokens`,
 `{stage}_completion_tokens` and `{stage}_cached_requests`.
 """
 
@@ -84,6 +86,7 @@ class ReMixerLLMTask(Task):
         last_error: dict[int, str] = {}
         last_text: dict[int, str] = {}
         results: dict[int, dict[str, Any]] = {}
+        deferred: dict[int, str] = {}
         for attempt in range(self.max_reasks + 1):
             if not pending:
                 break
@@ -92,10 +95,14 @@ class ReMixerLLMTask(Task):
                 template_hash=self.template.hash,
                 attempt=attempt,
                 max_new_tokens=self.max_new_tokens,
+                stage=self.stage,
             )
             still_pending = []
             for index, completion in zip(pending, completions, strict=True):
                 row = rows[index]
+                if completion.deferred is not None:
+                    deferred[index] = completion.deferred
+                    continue
                 row[f"{self.stage}_attempts"] += 1
                 row[f"{self.stage}_prompt_tokens"] += completion.prompt_tokens
                 row[f"{self.stage}_completion_tokens"] += completion.completion_tokens
@@ -113,6 +120,10 @@ class ReMixerLLMTask(Task):
                 output.append({**row, **results[index]})
             elif is_rejected(row):
                 output.append({**self.empty_outputs(), **row})
+            elif index in deferred:
+                output.append(
+                    reject({**row, **self.empty_outputs()}, self.stage, "deferred", deferred[index])
+                )
             else:
                 reason = f"{last_error[index]} (after {row[f'{self.stage}_attempts']} attempts; last answer: {last_text[index][:200]!r})"
                 output.append(

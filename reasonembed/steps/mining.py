@@ -122,9 +122,7 @@ class MineCandidates(Step):
 
     def mine(self, domain: str, rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
         index = self._indexes[domain]
-        query_vectors = np.stack(
-            [self._encoder.encode_queries([row["query"]], row["instruction"])[0] for row in rows]
-        )
+        query_vectors = self.encode_queries(rows)
         scores, hits = index.dense.search(query_vectors, self.search_top_k)
         results = []
         for row_number, row in enumerate(rows):
@@ -158,6 +156,21 @@ class MineCandidates(Step):
                 ]
             )
         return results
+
+    def encode_queries(self, rows: list[dict[str, Any]]) -> np.ndarray:
+        """Query vectors [len(rows), dim], each query with its own instruction (batched per
+        instruction)."""
+        by_instruction: dict[str, list[int]] = defaultdict(list)
+        for position, row in enumerate(rows):
+            by_instruction[row["instruction"]].append(position)
+        vectors = np.zeros((len(rows), self._encoder.encoder.dim), dtype=np.float32)
+        for instruction, positions in by_instruction.items():
+            vectors[positions] = self._encoder.encode_queries(
+                [rows[position]["query"] for position in positions],
+                instruction,
+                batch_size=self.encode_batch_size,
+            )
+        return vectors
 
     def source_ranks_for(
         self, index: _DomainIndex, row: dict[str, Any], query_vector: np.ndarray

@@ -109,3 +109,16 @@ def test_query_without_negative_is_dropped_with_reason():
     ]
     sample = next(AssembleSamples(name="assemble").process(rows))[0]
     assert sample["drop_reason"] == "no_negative"
+
+
+def test_calibration_removes_the_shared_bias():
+    from reasonembed.steps.annotation import calibrated_choices
+
+    biased = [
+        {"1": 0.70, "2": 0.10, "3": 0.05, "4": 0.05, "5": 0.10},
+        {"1": 0.50, "2": 0.10, "3": 0.10, "4": 0.10, "5": 0.20},  # relatively more relevant
+        {"1": 0.80, "2": 0.10, "3": 0.04, "4": 0.03, "5": 0.03},
+    ]
+    choices = calibrated_choices(biased)
+    assert choices[1] in {"3", "4", "5"}
+    assert choices[2] in {"1", "2"}

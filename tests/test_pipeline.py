@@ -1,0 +1,137 @@
+"""The distilabel pipeline: serialisation guards, and the factory end to end with the real local
+model on a tiny corpus (seconds of generation, a few candidates)."""
+
+import json
+import sqlite3
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from reasonembed.commands.generate import generate
+from reasonembed.config import parse_config
+from reasonembed.pipeline import build_pipeline
+from tests.factory_fixtures import tiny_config, write_corpus
+
+
+def _walk_names(info: list[dict], prefix: str = "") -> set[str]:
+    names = set()
+    for entry in info:
+        name = f"{prefix}{entry['name']}"
+        names.add(name)
+        if "runtime_parameters_info" in entry:
+            names |= _walk_names(entry["runtime_parameters_info"], prefix=f"{name}.")
+        if "keys" in entry:
+            names |= {f"{name}.{key['name']}" for key in entry["keys"]}
+    return names
+
+
+def _runtime_names(parameters: dict, prefix: str = "") -> set[str]:
+    names = set()
+    for name, value in parameters.items():
+        names.add(f"{prefix}{name}")
+        if isinstance(value, dict):
+            names |= _runtime_names(value, prefix=f"{prefix}{name}.")
+    return names
+
+
+def test_every_runtime_parameter_and_field_is_in_the_dump(tmp_path):
+    config = parse_config(
+        tiny_config(
+            write_corpus(tmp_path),
+            tmp_path / "cache",
+            domain_filter={"enabled": True},
+            annotator={
+                "backend": "openai",
+                "base_url": ["http://127.0.0.1:9/v1", "http://127.0.0.1:10/v1"],
+                "api_key_env": "SOME_KEY",
+            },
+        )
+    )
+    pipeline = build_pipeline(config)
+    dumped = {entry["name"]: entry["step"] for entry in pipeline.dump()["pipeline"]["steps"]}
+    assert set(dumped) == {
+        "select_seeds",
+        "filter_domain",
+        "generate_queries",
+        "generate_reasoning_queries",
+        "mine_candidates",
+        "annotate_relevance",
+        "assemble_samples",
+        "collect_rejections",
+    }
+    for name in pipeline.dag:
+        step = pipeline.dag.get_step(name)["step"]
+        runtime = _runtime_names(step.runtime_parameters_names)
+        assert runtime <= _walk_names(dumped[name]["runtime_parameters_info"]), name
+        for field in type(step).model_fields:
+            assert len(field) > 1, f"{name}.{field}: one-letter names are dropped by distilabel"
+            if field not in {"pipeline", "input_mappings", "output_mappings"}:
+                assert field in dumped[name], f"{name}.{field} missing from pipeline.dump()"
+        if "llm" in dumped[name]:
+            for field in type(step.llm).model_fields:
+                assert field in dumped[name]["llm"], (
+                    f"{name}.llm.{field} missing from pipeline.dump()"
+                )
+    assert dumped["annotate_relevance"]["llm"]["api_key_env"] == "SOME_KEY"
+
+
+def test_unknown_domain_in_config_is_one_clear_line(tmp_path):
+    from reasonembed.errors import UserError
+
+    with pytest.raises(UserError, match="unknown domain 'chemistry'"):
+        parse_config({"domains": [{"domain": "chemistry", "corpus": {"path": "x.jsonl"}}]})
+
+
+def test_factory_end_to_end_with_the_local_model(tmp_path):
+    corpus = write_corpus(tmp_path)
+    config = parse_config(tiny_config(corpus, tmp_path / "cache"))
+    output = tmp_path / "out"
+    stats = generate(config, output)
+
+    raw = pq.read_table(output / "raw").to_pylist()
+    rejections = pq.read_table(output / "quarantine" / "quarantine.parquet").to_pylist()
+    n_queries = stats["funnel"][1]["count"]
+    assert stats["funnel"][0]["count"] == 2  # two seeds
+    assert len(raw) == stats["samples"]
+    for sample in raw:
+        assert sample["query"] and sample["reasoning_query"]
+        ids = {candidate["doc_id"] for candidate in sample["candidates"]}
+        assert sample["source_doc_id"] not in ids
+        if sample["source_doc_id"] in {"heap", "heap-copy"}:
+            assert not ids & {"heap", "heap-copy"}  # the same text under another id is the source
+        assert all(1 <= c["relevance_score"] <= 5 for c in sample["candidates"])
+        assert sample["n_positives"] >= 1 and sample["n_negatives"] >= 1
+        assert sample["prompt_hashes"]["annotation"]
+    for row in rejections:
+        assert row["stage"] and row["reason"]
+    assert n_queries + sum(1 for r in rejections if r["stage"] in {"query", "reasoning"}) == 2
+
+    exported = [
+        json.loads(line)
+        for path in (output / "reasonembed").glob("*.jsonl")
+        for line in path.read_text().splitlines()
+    ]
+    assert len(exported) == len(raw)
+    assert all(
+        set(row)
+        == {"prompt", "query", "reasoning_query", "pos", "neg", "train_group_size", "batch_size"}
+        for row in exported
+    )
+    pipeline_yaml = yaml.safe_load((output / "pipeline.yaml").read_text())
+    assert pipeline_yaml["pipeline"]["name"].startswith("tiny-")
+
+    # a second run of the same config is served from the caches: no new LLM request
+    requests = sqlite3.connect(tmp_path / "cache" / "requests.sqlite")
+    before = requests.execute("SELECT COUNT(*) FROM completions").fetchone()[0]
+    again = generate(config, tmp_path / "out2")
+    after = requests.execute("SELECT COUNT(*) FROM completions").fetchone()[0]
+    assert before == after > 0
+    assert again["samples"] == stats["samples"]
+    assert pq.read_table(tmp_path / "out2" / "raw").to_pylist() == raw
+
+    # without distilabel's step cache, every request is answered by the request cache
+    rerun = generate(config, tmp_path / "out3", use_cache=False)
+    for stage, usage in rerun["llm_usage"].items():
+        assert usage["cached_requests"] == usage["attempts"] > 0, stage
+    assert requests.execute("SELECT COUNT(*) FROM completions").fetchone()[0] == before
