@@ -21,6 +21,10 @@ def build_llm(config: LLMConfig, cache_dir: str, seed: int) -> ReasonEmbedLLM:
         max_new_tokens=config.max_new_tokens,
         seed=seed,
         request_cache_path=str(Path(cache_dir) / "requests.sqlite"),
+        price_prompt_usd_per_million=config.price.prompt_usd_per_million,
+        price_completion_usd_per_million=config.price.completion_usd_per_million,
+        budget_max_tokens=config.budget.max_tokens,
+        budget_max_cost_usd=config.budget.max_cost_usd,
     )
     if config.backend == "local":
         from reasonembed.llms.local import LocalTransformersLLM

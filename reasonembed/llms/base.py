@@ -21,19 +21,24 @@ from typing import Any
 from distilabel.models.llms.base import LLM
 from pydantic import Field, PrivateAttr
 
+from reasonembed.llms.budget import Budget
 from reasonembed.llms.request_cache import RequestCache, request_key
+from reasonembed.llms.usage import UsageLedger, current_run_id, role_of
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
 class Completion:
-    """One answer: text, token counts, whether it came from the request cache."""
+    """One answer: text, token counts, whether it came from the request cache, how many times
+    the client retried it, and `deferred` (a reason) when there is no answer this run."""
 
     text: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached: bool = False
+    retries: int = 0
+    deferred: str | None = None  # why no answer was obtained (budget, server down): ask next run
 
 
 class ReasonEmbedLLM(LLM):
@@ -48,12 +53,27 @@ class ReasonEmbedLLM(LLM):
     request_cache_path: str | None = Field(
         default=None, description="SQLite file of the request cache (None: no cache)."
     )
+    price_prompt_usd_per_million: float = 0.0
+    price_completion_usd_per_million: float = 0.0
+    budget_max_tokens: int | None = None
+    budget_max_cost_usd: float | None = None
 
     _cache: RequestCache | None = PrivateAttr(default=None)
+    _ledger: UsageLedger | None = PrivateAttr(default=None)
 
     def load(self) -> None:
         super().load()
         self._cache = RequestCache(self.request_cache_path) if self.request_cache_path else None
+        self._ledger = UsageLedger(self.request_cache_path) if self.request_cache_path else None
+
+    @property
+    def budget(self) -> Budget:
+        return Budget(
+            max_tokens=self.budget_max_tokens,
+            max_cost_usd=self.budget_max_cost_usd,
+            prompt_usd_per_million=self.price_prompt_usd_per_million,
+            completion_usd_per_million=self.price_completion_usd_per_million,
+        )
 
     @property
     def model_name(self) -> str:
@@ -78,8 +98,15 @@ class ReasonEmbedLLM(LLM):
         template_hash: str,
         attempt: int = 0,
         max_new_tokens: int | None = None,
+        stage: str | None = None,
     ) -> list[Completion]:
-        """One completion per prompt (single user turn), served from the cache when possible."""
+        """One completion per prompt (single user turn), served from the cache when possible.
+
+        Fresh requests are recorded in the usage ledger under `stage` (and its role). When the
+        role's budget for this run is spent, no request is sent: the uncached prompts get
+        completions with `deferred` set (the next run asks them). A request that failed is
+        deferred too, and never cached.
+        """
         messages_list = [[{"role": "user", "content": prompt}] for prompt in prompts]
         settings = self.settings(max_new_tokens)
         keys = [
@@ -93,7 +120,12 @@ class ReasonEmbedLLM(LLM):
                 if hit is not None:
                     results[index] = Completion(hit[0], hit[1], hit[2], cached=True)
         todo = [index for index, result in enumerate(results) if result is None]
-        if todo:
+        refusal = self._budget_refusal(stage) if todo else None
+        fresh: list[Completion] = []
+        if refusal:
+            for index in todo:
+                results[index] = Completion(text="", deferred=refusal)
+        elif todo:
             fresh = self._generate(
                 [messages_list[index] for index in todo],
                 settings=settings,
@@ -101,14 +133,39 @@ class ReasonEmbedLLM(LLM):
             )
             for index, completion in zip(todo, fresh, strict=True):
                 results[index] = completion
-                if self._cache is not None:
+                if self._cache is not None and completion.deferred is None:
                     self._cache.put(
                         keys[index],
                         completion.text,
                         completion.prompt_tokens,
                         completion.completion_tokens,
                     )
+        if self._ledger is not None:
+            self._ledger.record(
+                current_run_id(),
+                stage,
+                self.model,
+                fresh,
+                cached=len(prompts) - len(todo),
+                deferred=len(todo) if refusal else 0,
+                cost_usd=sum(self.budget.cost(c.prompt_tokens, c.completion_tokens) for c in fresh),
+            )
         return [result for result in results if result is not None]
+
+    def _budget_refusal(self, stage: str | None) -> str | None:
+        """Why no new request may be sent now (this role's budget is spent), or None."""
+        budget = self.budget
+        if not budget.limited or self._ledger is None:
+            return None
+        role = role_of(stage)
+        tokens, cost = self._ledger.spent(current_run_id(), role)
+        reason = budget.exceeded(tokens, cost)
+        if reason:
+            logger.warning(
+                "%s budget reached (%s): deferring new requests to the next run", role, reason
+            )
+            return f"budget reached: {role} {reason}"
+        return None
 
     @abstractmethod
     def _generate(

@@ -1,0 +1,96 @@
+"""Budgets (tokens or cost per role and run) and the consistent partial output they leave.
+
+`Budget` prices tokens (USD per million prompt / completion tokens, from the role's `price`) and
+says when a run's spend reaches `max_tokens` or `max_cost_usd`. Spend is what a run sent fresh;
+answers from the request cache are free, so a re-run of a stopped run spends its budget on NEW
+requests and goes further. A step whose role's budget is spent sends nothing more: its rows are
+marked `rejected_kind = "deferred"` (see steps/llm_task.py). Overshoot is bounded by one batch
+per step process, since the check runs before each batch.
+
+`split_deferred(samples, rejections)` makes the output consistent: a query any of whose rows was
+deferred is left out whole (never a sample with a part of its candidates judged), and deferred
+rows are not reported as rejections (they are work for the next run). A run that deferred
+anything must not be replayed from distilabel's step cache, which would return the deferred rows
+again: `mark_partial` / `is_partial` / `clear_partial` keep that fact next to the caches.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFERRED_KIND = "deferred"
+
+
+@dataclass(frozen=True)
+class Budget:
+    max_tokens: int | None = None
+    max_cost_usd: float | None = None
+    prompt_usd_per_million: float = 0.0
+    completion_usd_per_million: float = 0.0
+
+    @property
+    def limited(self) -> bool:
+        return self.max_tokens is not None or self.max_cost_usd is not None
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """USD for these tokens."""
+        return (
+            prompt_tokens * self.prompt_usd_per_million
+            + completion_tokens * self.completion_usd_per_million
+        ) / 1e6
+
+    def exceeded(self, tokens: int, cost_usd: float) -> str | None:
+        """Why a spend of `tokens` / `cost_usd` reaches this budget, or None."""
+        if self.max_tokens is not None and tokens >= self.max_tokens:
+            return f"{tokens} tokens spent, budget {self.max_tokens}"
+        if self.max_cost_usd is not None and cost_usd >= self.max_cost_usd:
+            return f"${cost_usd:.4f} spent, budget ${self.max_cost_usd:.4f}"
+        return None
+
+
+def split_deferred(
+    samples: list[dict[str, Any]], rejections: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+    """(samples to write, rejections to write, summary) for a run that may have deferred rows.
+
+    `samples` are AssembleSamples rows, `rejections` CollectRejections rows (stage, kind,
+    reason, domain, source_doc_id, doc_id). Summary: `deferred_rows`, `deferred_queries` and the
+    distinct `reasons`.
+    """
+    deferred = [row for row in rejections if row.get("kind") == DEFERRED_KIND]
+    incomplete = {(row["domain"], row["source_doc_id"]) for row in deferred}
+    kept = [s for s in samples if (s["domain"], s["source_doc_id"]) not in incomplete]
+    others = [row for row in rejections if row.get("kind") != DEFERRED_KIND]
+    summary = {
+        "deferred_rows": len(deferred),
+        "deferred_queries": len(incomplete),
+        "reasons": sorted({row["reason"].split(" (")[0] for row in deferred}),
+        "complete": not deferred,
+    }
+    return kept, others, summary
+
+
+def _marker(cache_dir: str | Path, config_hash: str) -> Path:
+    return Path(cache_dir) / f"partial-{config_hash}.json"
+
+
+def mark_partial(cache_dir: str | Path, config_hash: str, summary: dict[str, Any]) -> None:
+    """Record that the last run of this config deferred work (atomic write)."""
+    path = _marker(cache_dir, config_hash)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(summary, sort_keys=True))
+    tmp.replace(path)
+
+
+def is_partial(cache_dir: str | Path, config_hash: str) -> bool:
+    """True when the last run of this config stopped with deferred work: run the next one
+    without distilabel's step cache (the request cache still serves every finished request)."""
+    return _marker(cache_dir, config_hash).exists()
+
+
+def clear_partial(cache_dir: str | Path, config_hash: str) -> None:
+    _marker(cache_dir, config_hash).unlink(missing_ok=True)

@@ -1,0 +1,28 @@
+"""Session fixtures: the bundled model folder and one real `transformers serve` on loopback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reasonembed.llms.local_model import ensure_local_model
+from tests.llms.fault_proxy import TransformersServer
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def local_model_dir() -> Path:
+    return ensure_local_model(REPO / ".cache" / "reasonembed").resolve()
+
+
+@pytest.fixture(scope="session")
+def llm_server(local_model_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("transformers_serve")
+    server = TransformersServer(local_model_dir, folder / "hub", folder / "serve.log")
+    try:
+        server.wait()
+        yield server
+    finally:
+        server.stop()

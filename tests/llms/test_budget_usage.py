@@ -1,0 +1,175 @@
+"""Token accounting, budgets and the consistent partial output (no server: a counting LLM)."""
+
+from __future__ import annotations
+
+import pytest
+
+from reasonembed.config import parse_config
+from reasonembed.llms import build_llm
+from reasonembed.llms.base import Completion, ReasonEmbedLLM
+from reasonembed.llms.budget import (
+    Budget,
+    clear_partial,
+    is_partial,
+    mark_partial,
+    split_deferred,
+)
+from reasonembed.llms.usage import begin_run, usage_report
+from reasonembed.steps.queries import GenerateReasoningQueries
+
+
+class CountingLLM(ReasonEmbedLLM):
+    """Answers "expanded: <prompt tail>" with 10 prompt and 5 completion tokens; counts sends."""
+
+    sent: list[str] = []
+
+    def _generate(self, messages_list, settings, seed):
+        self.sent.extend(m[0]["content"] for m in messages_list)
+        return [
+            Completion(
+                text="expanded query about " + m[0]["content"][-30:],
+                prompt_tokens=10,
+                completion_tokens=5,
+            )
+            for m in messages_list
+        ]
+
+
+def _llm(tmp_path, **fields) -> CountingLLM:
+    llm = CountingLLM(
+        model="counting",
+        sent=[],
+        request_cache_path=str(tmp_path / "requests.sqlite"),
+        price_prompt_usd_per_million=1000.0,
+        price_completion_usd_per_million=2000.0,
+        **fields,
+    )
+    llm.load()
+    return llm
+
+
+def _rows(n: int) -> list[dict]:
+    return [
+        {"query": f"how do I merge {i} sorted lists?", "domain": "leetcode", "rejected_stage": None}
+        for i in range(n)
+    ]
+
+
+def test_budget_arithmetic():
+    budget = Budget(max_tokens=100, prompt_usd_per_million=2.0, completion_usd_per_million=6.0)
+    assert budget.cost(1_000_000, 500_000) == pytest.approx(5.0)
+    assert budget.exceeded(99, 0.0) is None
+    assert "100 tokens spent" in budget.exceeded(100, 0.0)
+    assert Budget(max_cost_usd=1.0).exceeded(10**9, 1.0).startswith("$1.0000 spent")
+    assert not Budget().limited
+
+
+def test_usage_is_accounted_per_row_stage_and_role(tmp_path, monkeypatch):
+    monkeypatch.setenv("REASONEMBED_RUN_ID", "run-a")
+    step = GenerateReasoningQueries(name="reasoning", llm=_llm(tmp_path), max_reasks=0)
+    step.load()
+    rows = next(step.process(_rows(3)))
+    assert [row["reasoning_prompt_tokens"] for row in rows] == [10, 10, 10]
+    assert [row["reasoning_completion_tokens"] for row in rows] == [5, 5, 5]
+    report = usage_report(tmp_path / "requests.sqlite", "run-a")
+    stage = report["stages"]["reasoning"]
+    assert stage["role"] == "generator" and stage["models"] == ["counting"]
+    assert (stage["requests"], stage["cached"], stage["prompt_tokens"]) == (3, 0, 30)
+    assert stage["cost_usd"] == pytest.approx((30 * 1000 + 15 * 2000) / 1e6)
+    assert report["roles"]["generator"]["completion_tokens"] == 15
+    assert report["total"]["requests"] == 3
+    assert usage_report(tmp_path / "requests.sqlite", "other-run")["total"] == {}
+
+
+def test_budget_defers_then_next_run_continues_without_paying_twice(tmp_path, monkeypatch):
+    monkeypatch.delenv("REASONEMBED_RUN_ID", raising=False)
+    run1 = begin_run()
+    llm = _llm(tmp_path, budget_max_tokens=40)  # 15 tokens per request
+    step = GenerateReasoningQueries(name="reasoning", llm=llm, max_reasks=0, input_batch_size=2)
+    step.load()
+    batches = [_rows(6)[i : i + 2] for i in range(0, 6, 2)]
+    out = [row for batch in batches for row in next(step.process(batch))]
+    # batch 1: 30 tokens, batch 2: 60 (the check runs before a batch), batch 3: deferred
+    assert len(llm.sent) == 4
+    assert [row["rejected_kind"] for row in out] == [None] * 4 + ["deferred"] * 2
+    assert all(row["rejected_reason"].startswith("budget reached: generator") for row in out[4:])
+    assert all(row["reasoning_query"] is None for row in out[4:])
+    report1 = usage_report(tmp_path / "requests.sqlite", run1)["total"]
+    assert (report1["requests"], report1["deferred"]) == (4, 2)
+
+    # the next run (same budget): the 4 answered requests come from the cache, free
+    monkeypatch.delenv("REASONEMBED_RUN_ID")
+    run2 = begin_run()
+    assert run2 != run1
+    llm2 = _llm(tmp_path, budget_max_tokens=40)
+    step2 = GenerateReasoningQueries(name="reasoning", llm=llm2, max_reasks=0)
+    step2.load()
+    out2 = [row for batch in batches for row in next(step2.process(batch))]
+    assert [row["rejected_kind"] for row in out2] == [None] * 6
+    assert [row["reasoning_query"] for row in out2[:4]] == [
+        row["reasoning_query"] for row in out[:4]
+    ]
+    assert len(llm2.sent) == 2 and set(llm2.sent).isdisjoint(llm.sent)
+    report2 = usage_report(tmp_path / "requests.sqlite", run2)["total"]
+    assert (report2["requests"], report2["cached"], report2["deferred"]) == (2, 4, 0)
+
+
+def test_split_deferred_keeps_only_complete_queries(tmp_path):
+    samples = [
+        {"domain": "leetcode", "source_doc_id": "a", "candidates": [1, 2]},
+        {"domain": "leetcode", "source_doc_id": "b", "candidates": [1]},
+    ]
+    rejections = [
+        {
+            "stage": "annotation",
+            "kind": "deferred",
+            "domain": "leetcode",
+            "source_doc_id": "b",
+            "doc_id": "d2",
+            "reason": "budget reached: annotator 50 tokens spent, budget 40",
+        },
+        {
+            "stage": "query",
+            "kind": "deferred",
+            "domain": "leetcode",
+            "source_doc_id": "c",
+            "doc_id": None,
+            "reason": "request failed on every server: x",
+        },
+        {
+            "stage": "annotation",
+            "kind": "quarantine",
+            "domain": "leetcode",
+            "source_doc_id": "a",
+            "doc_id": "d9",
+            "reason": "no <score>N</score> tag in the answer (after 3 attempts)",
+        },
+    ]
+    kept, others, summary = split_deferred(samples, rejections)
+    assert [s["source_doc_id"] for s in kept] == ["a"]
+    assert [r["kind"] for r in others] == ["quarantine"]
+    assert summary["deferred_rows"] == 2 and summary["deferred_queries"] == 2
+    assert not summary["complete"]
+    assert not is_partial(tmp_path, "cfg")
+    mark_partial(tmp_path, "cfg", summary)
+    assert is_partial(tmp_path, "cfg")
+    clear_partial(tmp_path, "cfg")
+    assert not is_partial(tmp_path, "cfg")
+
+
+def test_config_price_and_budget_reach_the_llm(tmp_path):
+    config = parse_config(
+        {
+            "domains": [{"domain": "leetcode", "corpus": {"path": "x.jsonl"}}],
+            "annotator": {
+                "backend": "openai",
+                "model": "m",
+                "base_url": ["http://127.0.0.1:1/v1", "http://127.0.0.1:2/v1"],
+                "price": {"prompt_usd_per_million": 0.05, "completion_usd_per_million": 0.25},
+                "budget": {"max_cost_usd": 12.5},
+            },
+        }
+    )
+    llm = build_llm(config.annotator, str(tmp_path), 42)
+    assert llm.base_urls == ["http://127.0.0.1:1/v1", "http://127.0.0.1:2/v1"]
+    assert llm.budget == Budget(None, 12.5, 0.05, 0.25)
