@@ -78,6 +78,11 @@ def synthesise(test_queries: list[str], n: int, seed: int = 0) -> tuple[list[str
 
 
 def peak_rss_mib() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited across exec
+    from the parent). Includes the worker's own copy of the input queries."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
