@@ -12,7 +12,8 @@ one fault and a run under faults always finishes:
   "truncate" forwarded, but the body is cut in half and the connection closed (a dropped
              connection in the middle of the answer)
 It counts what it saw: `counts` per outcome, `completed` (sha256 of each request body that got a
-whole 200 answer, with multiplicity), `auth_ok` / `auth_bad` (whether the Authorization header
+whole 200 answer, with multiplicity), `received_prompts` / `completed_prompts` (the same by
+the last message's text), `auth_ok` / `auth_bad` (whether the Authorization header
 held the expected key; the key itself is never stored).
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import json
 import os
 import socket
 import subprocess
@@ -36,6 +38,13 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _last_message(body: bytes) -> str:
+    try:
+        return json.loads(body)["messages"][-1]["content"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return ""
 
 
 class FaultProxy:
@@ -55,6 +64,8 @@ class FaultProxy:
         self.lock = threading.Lock()
         self.counts: Counter = Counter()
         self.completed: Counter = Counter()
+        self.received_prompts: Counter = Counter()
+        self.completed_prompts: Counter = Counter()
         self.seen = 0
         self.first_attempts = 0
         proxy = self
@@ -91,6 +102,7 @@ class FaultProxy:
     def reset(self, plan: list[str] | None = None) -> None:
         with self.lock:
             self.counts, self.completed = Counter(), Counter()
+            self.received_prompts, self.completed_prompts = Counter(), Counter()
             self.seen = self.first_attempts = 0
             if plan is not None:
                 self.plan = plan
@@ -101,7 +113,9 @@ class FaultProxy:
             with self.lock:
                 self.counts["auth_ok" if ok else "auth_bad"] += 1
         retry = int(handler.headers.get("x-stainless-retry-count", "0") or 0) > 0
+        prompt = _last_message(body)
         with self.lock:
+            self.received_prompts[prompt] += 1
             fault = "ok" if retry else self.plan[self.first_attempts % len(self.plan)]
             self.first_attempts += 0 if retry else 1
             self.seen += 1
@@ -134,6 +148,7 @@ class FaultProxy:
             if status == 200:
                 with self.lock:
                     self.completed[hashlib.sha256(body).hexdigest()] += 1
+                    self.completed_prompts[prompt] += 1
 
     def _upstream(self, handler: BaseHTTPRequestHandler, body: bytes):
         connection = http.client.HTTPConnection(
