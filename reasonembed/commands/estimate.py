@@ -276,7 +276,7 @@ def _summarise(rows: list[dict[str, Any]], roles: dict[str, LLMConfig]) -> dict[
     for bucket in (*stages.values(), *by_role.values(), total):
         for name in ("calls", "prompt_tokens", "completion_tokens"):
             bucket[name] = int(round(bucket[name]))
-        bucket["cost_usd"] = round(bucket["cost_usd"], 2)
+        bucket["cost_usd"] = round(bucket["cost_usd"], 6)
     return {"stages": stages, "roles": by_role, "total": total}
 
 
