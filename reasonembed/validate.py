@@ -399,23 +399,21 @@ def plot_chart(result: dict, path: Path) -> None:
         )
     unavailable = [row["model"] for row in result["rows"] if MEAN_COLUMN not in row]
     ax.set_xticks(range(len(groups)))
-    ax.set_xticklabels(
-        [g.replace("_", "\n") for g in groups], fontsize=9, rotation=30 if len(groups) > 6 else 0
-    )
+    ax.set_xticklabels([g.replace("_", "\n") for g in groups], fontsize=9)
     ax.set_ylabel("nDCG@10 (x100)")
-    ax.set_ylim(0, max(10.0, math.ceil(top * 1.2 / 5) * 5))
+    ax.set_ylim(0, max(10.0, math.ceil((top * 1.1 + 3) / 5) * 5))
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
     setup = result["setup"]
     title = f"{setup['model']}: untouched vs trained {setup['steps']} steps on {setup['data_name']}"
     if unavailable:
-        title += f"\n({', '.join(unavailable)} unavailable: no raw source documents)"
+        title += f"\n({', '.join(unavailable)} unavailable: see validation.md)"
     if result["contamination"]["found"]:
         title += "\nCONTAMINATED: training data overlaps the test tasks"
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8, ncol=len(rows), loc="upper left", frameon=False)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
+    fig.savefig(path, dpi=130, bbox_inches="tight")
     plt.close(fig)
 
 

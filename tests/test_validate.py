@@ -28,6 +28,10 @@ from reasonembed.output import (
 from reasonembed.records import STATS_FILE
 from tests.eval.fixtures import BIOLOGY_EXAMPLES, write_bright_fixture
 
+# One thread: on a shared 2-core machine, torch's thread pool spinning against other jobs makes
+# the tiny training steps several times slower.
+torch.set_num_threads(1)
+
 STEPS = 4
 TRAIN_ARGS = ["--steps", str(STEPS), "--batch-size", "4", "--group-size", "2", "--seed", "7"]
 
@@ -175,6 +179,7 @@ def test_four_rows_scored_and_written(validated, bright, tmp_path):
     }
     assert result["training"]["ri-infonce"]["ri_start_step"] == 1  # min(100, steps // 3)
     for name in ("infonce", "ri-infonce", "doc-as-positive"):
+        assert result["training"][name]["path"] == str(models / name)  # the row's own model
         log = (models / name / "train_log.jsonl").read_text().splitlines()
         assert len(log) == STEPS
     ri_log = [json.loads(line) for line in (models / "ri-infonce" / "train_log.jsonl").open()]
