@@ -27,6 +27,7 @@ from reasonembed.output import (
 )
 from reasonembed.records import STATS_FILE
 from tests.eval.fixtures import BIOLOGY_EXAMPLES, write_bright_fixture
+from tests.hub_server import hub_server  # noqa: F401  (the loopback Hub fixture)
 
 # One thread: on a shared 2-core machine, torch's thread pool spinning against other jobs makes
 # the tiny training steps several times slower.
@@ -321,3 +322,31 @@ def test_contamination_refused_then_allowed_and_reported(bright, tmp_path, caplo
         "ri-infonce",
     ]
     assert "Contamination found and allowed" in (out / "validation.md").read_text()
+
+
+def test_hub_dataset_brings_its_raw_config(hub_server, tmp_path):  # noqa: F811
+    """A Hub release at a tag: validate downloads the reasonembed and raw configs, so the
+    doc-as-positive control is available."""
+    from huggingface_hub import HfApi
+
+    from reasonembed.data_source import load_training_rows
+    from reasonembed.validate import doc_as_positive_rows, resolve_data
+
+    api = HfApi(endpoint=hub_server.url, token=hub_server.token)
+    repo = "lab/remixer-validate"
+    api.create_repo(repo, repo_type="dataset")
+    api.upload_folder(
+        folder_path=str(write_generated(tmp_path / "out")), repo_id=repo, repo_type="dataset"
+    )
+    api.create_tag(repo, tag="v1.0.0", repo_type="dataset")
+
+    folder = resolve_data(f"{repo}@v1.0.0")
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.parquet")) == [
+        "raw/train-00000-of-00001.parquet"
+    ]
+    rows = load_training_rows(str(folder))
+    control = doc_as_positive_rows(rows, folder)
+    assert control.available and len(control.rows) == len(rows) == len(TOPICS)
+    by_query = {topic[1]: topic[2] for topic in TOPICS}
+    assert all(row["pos"] == [by_query[row["query"]]] for row in control.rows)
+    assert [row["neg"] for row in control.rows] == [row["neg"] for row in rows]
