@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import logging
+import subprocess
+import sys
 
-from reasonembed.cli import build_parser, main
+from reasonembed.cli import build_parser
 from reasonembed.train.command import config_from_args
 
 
@@ -30,10 +31,13 @@ def test_arguments_map_onto_the_train_config(tmp_path):
     assert defaults.lora_target_modules == "all-linear" and defaults.loss == "ri-infonce"
 
 
-def test_row_without_reasoning_query_exits_1_naming_the_row(tmp_path, caplog):
+def test_row_without_reasoning_query_exits_1_naming_the_row(tmp_path):
     data = tmp_path / "biology-formatted.jsonl"
     data.write_text(json.dumps({"prompt": "p", "query": "q", "pos": ["d"], "neg": ["n"]}) + "\n")
-    with caplog.at_level(logging.ERROR):
-        code = main(["train", "--data", str(data), "--output", str(tmp_path / "out")])
-    assert code == 1
-    assert "row 1: field 'reasoning_query'" in caplog.text and str(data) in caplog.text
+    command = [sys.executable, "-m", "reasonembed.cli", "train", "--data", str(data)]
+    command += ["--output", str(tmp_path / "out")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert f"{data}, row 1: field 'reasoning_query'" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()  # failed before training started
