@@ -173,3 +173,52 @@ def test_config_price_and_budget_reach_the_llm(tmp_path):
     llm = build_llm(config.annotator, str(tmp_path), 42)
     assert llm.base_urls == ["http://127.0.0.1:1/v1", "http://127.0.0.1:2/v1"]
     assert llm.budget == Budget(None, 12.5, 0.05, 0.25)
+
+
+def test_finish_llm_run_stats_and_partial_marker(tmp_path, monkeypatch):
+    from reasonembed.llms.run_accounting import finish_llm_run, start_llm_run
+
+    monkeypatch.delenv("REASONEMBED_RUN_ID", raising=False)
+    config = parse_config(
+        {
+            "domains": [{"domain": "leetcode", "corpus": {"path": "x.jsonl"}}],
+            "cache_dir": str(tmp_path),
+        }
+    )
+    run_id, step_cache_ok = start_llm_run(config)
+    assert step_cache_ok
+    llm = _llm(tmp_path, budget_max_tokens=15)
+    llm.complete(["a", "b"], template_hash="t", stage="annotation")
+    assert llm.complete(["c"], template_hash="t", stage="annotation")[0].deferred
+    samples = [
+        {
+            "domain": "leetcode",
+            "source_doc_id": sid,
+            "query": "Merge k sorted lists.",
+            "candidates": [{"text": "heap text"}, {"text": "bisect text"}],
+        }
+        for sid in ("a", "b")
+    ]
+    rejections = [
+        {
+            "stage": "annotation",
+            "kind": "deferred",
+            "domain": "leetcode",
+            "source_doc_id": "b",
+            "doc_id": "d",
+            "reason": "budget reached: annotator 30 tokens spent, budget 15",
+        }
+    ]
+    kept, others, stats = finish_llm_run(config, run_id, samples, rejections)
+    assert [s["source_doc_id"] for s in kept] == ["a"] and others == []
+    usage = stats["llm_usage"]["stages"]["annotation"]
+    assert (usage["requests"], usage["deferred"], usage["prompt_tokens"]) == (2, 1, 20)
+    assert stats["deferred"]["complete"] is False
+    layout = stats["annotation_prompt_layout"]
+    assert layout["judgements"] == 2 and 0.5 < layout["shared_prefix_share"] < 1
+    # the next run must not replay distilabel's step cache; a complete run clears the mark
+    monkeypatch.delenv("REASONEMBED_RUN_ID")
+    run2, step_cache_ok = start_llm_run(config)
+    assert run2 != run_id and not step_cache_ok
+    finish_llm_run(config, run2, samples, [])
+    assert start_llm_run(config)[1]
