@@ -18,6 +18,7 @@ from PIL import Image
 from reasonembed import exports
 from reasonembed.cli import main
 from reasonembed.domains import DomainRegistry
+from reasonembed.errors import UserError
 from reasonembed.output import (
     group_by_domain,
     raw_schema_for,
@@ -26,6 +27,7 @@ from reasonembed.output import (
     write_parquet_shards,
 )
 from reasonembed.records import STATS_FILE
+from reasonembed.validate import default_output
 from tests.eval.fixtures import BIOLOGY_EXAMPLES, write_bright_fixture
 from tests.hub_server import hub_server  # noqa: F401  (the loopback Hub fixture)
 
@@ -281,7 +283,7 @@ def test_publish_dry_run_card_shows_the_table(validated, tmp_path, monkeypatch):
     assert (tree / "validation" / "validation.md").is_file()
 
 
-def test_contamination_refused_then_allowed_and_reported(bright, tmp_path, caplog):
+def test_contamination_refused_then_allowed_and_reported(bright, tmp_path):
     """A copied test query makes validate refuse (exit 3, nothing written); allowed, every row
     says so. The data is a jsonl file without a raw config: the control is unavailable."""
     leaked = tmp_path / "leaked.jsonl"
@@ -301,7 +303,8 @@ def test_contamination_refused_then_allowed_and_reported(bright, tmp_path, caplo
     out = tmp_path / "out"
     args = ["validate", "--data", str(leaked), "--tasks", "biology", "--bright", str(bright)]
     assert main([*args, *TRAIN_ARGS]) == 1  # a file has no default output folder
-    assert "pass --output" in caplog.text
+    with pytest.raises(UserError, match="pass --output"):
+        default_output(str(leaked), None)
     assert main([*args, *TRAIN_ARGS, "--output", str(out)]) == 3
     assert not out.exists()
 
