@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from reasonembed.corpus import CorpusSource
 from reasonembed.domains import Domain, DomainRegistry
 from reasonembed.errors import UserError
+from reasonembed.quality.filters import TrivialityConfig
 
 DEFAULT_CACHE_DIR = ".cache/reasonembed"
 
@@ -73,14 +74,13 @@ class LLMConfig(_Strict):
 
 
 class SeedConfig(_Strict):
-    """Seed selection. `exclude_bright`: a BRIGHT folder (or "hub") whose test documents
-    (gold_ids and excluded_ids of the domain's task) are never seeds; `exclude_ids_files`: text
-    files with one doc_id per line, excluded too."""
+    """Seed selection. BRIGHT test documents (gold and excluded ids of the domain's task, when
+    FactoryConfig.bright is set) are never seeds; `exclude_ids_files`: text files with one doc_id
+    per line, excluded too."""
 
     min_chars: int = Field(default=200, ge=0)
     max_chars: int = Field(default=5000, ge=1)
     max_seeds_per_domain: int = Field(default=10_000, ge=1)
-    exclude_bright: str | None = None
     exclude_ids_files: list[str] = Field(default_factory=list)
 
 
@@ -151,6 +151,13 @@ class FactoryConfig(_Strict):
     query_generation: QueryGenerationConfig = Field(default_factory=QueryGenerationConfig)
     mining: MiningConfig = Field(default_factory=MiningConfig)
     annotation: AnnotationConfig = Field(default_factory=AnnotationConfig)
+    bright: str | None = Field(
+        default=None,
+        description="BRIGHT folder (or 'hub'): its test documents are never seeds, generated "
+        "queries close to its test queries are dropped, its gold documents among candidates are "
+        "counted (removed with quality.strict)",
+    )
+    quality: TrivialityConfig = Field(default_factory=TrivialityConfig)
     cache_dir: str = DEFAULT_CACHE_DIR
 
     @model_validator(mode="after")

@@ -50,10 +50,15 @@ def write_parquet_shards(
 
 
 def raw_schema_for(rows: list[dict[str, Any]]) -> pa.Schema:
-    """RAW_SCHEMA plus the extra columns (metrics, usage) as inferred from the rows."""
+    """RAW_SCHEMA and the quality columns (reasonembed.quality), plus the extra columns (usage)
+    as inferred from the rows."""
+    from reasonembed.quality.filters import QUALITY_FIELDS
+
     inferred = pa.Table.from_pylist(rows).schema if rows else pa.schema([])
-    fields = list(RAW_SCHEMA)
-    known = set(RAW_SCHEMA.names)
+    fields = list(RAW_SCHEMA) + [
+        field for field in QUALITY_FIELDS if field.name not in RAW_SCHEMA.names
+    ]
+    known = {field.name for field in fields}
     fields += [field for field in inferred if field.name not in known]
     return pa.schema(fields)
 

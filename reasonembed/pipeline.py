@@ -1,8 +1,8 @@
 """build_pipeline(config) -> the ReMixer distilabel Pipeline.
 
     select_seeds -> [filter_domain] -> generate_queries -> [generate_reasoning_queries]
-        -> mine_candidates -> annotate_relevance -> assemble_samples
-                                                 -> collect_rejections
+        -> filter_queries -> mine_candidates -> annotate_relevance -> assemble_samples
+                                                                   -> collect_rejections
 
 The pipeline name carries the config hash, so a second run of the same config is served from
 distilabel's cache (under `{cache_dir}/distilabel`), and the LLM request cache (under
@@ -24,6 +24,7 @@ STEP_NAMES = (
     "filter_domain",
     "generate_queries",
     "generate_reasoning_queries",
+    "filter_queries",
     "mine_candidates",
     "annotate_relevance",
     "assemble_samples",
@@ -56,6 +57,7 @@ def build_pipeline(config: FactoryConfig) -> Pipeline:
     from reasonembed.steps.domain_filter import FilterDomain
     from reasonembed.steps.mining import MineCandidates
     from reasonembed.steps.queries import GenerateQueries, GenerateReasoningQueries
+    from reasonembed.steps.query_filter import FilterQueries
     from reasonembed.steps.seeds import SelectSeeds
 
     digest = config_hash(config)
@@ -73,6 +75,7 @@ def build_pipeline(config: FactoryConfig) -> Pipeline:
             domain_runs=domain_runs,
             seed_settings=config.seeds.model_dump(mode="json"),
             sampling_seed=config.seed,
+            bright=config.bright,
             batch_size=generator_batch,
         )
         last = seeds
@@ -106,6 +109,13 @@ def build_pipeline(config: FactoryConfig) -> Pipeline:
                 input_batch_size=generator_batch,
             )
             last = last >> reasoning
+        quality = config.quality.model_dump(mode="json")
+        last = last >> FilterQueries(
+            name="filter_queries",
+            quality=quality,
+            bright=config.bright,
+            input_batch_size=max(generator_batch, 16),
+        )
         mining = MineCandidates(
             name="mine_candidates",
             domain_runs=domain_runs,
@@ -116,6 +126,10 @@ def build_pipeline(config: FactoryConfig) -> Pipeline:
             n_candidates=config.mining.n_candidates,
             encode_batch_size=config.mining.encode_batch_size,
             embedding_cache_dir=str(Path(config.cache_dir) / "embeddings"),
+            bm25_top_k=config.quality.lexical_top_k,
+            near_duplicate_cosine=config.quality.near_duplicate_cosine
+            if config.quality.drop_source_duplicates
+            else None,
             input_batch_size=max(generator_batch, 16),
         )
         annotation = AnnotateRelevance(
@@ -131,6 +145,8 @@ def build_pipeline(config: FactoryConfig) -> Pipeline:
         assemble = AssembleSamples(
             name="assemble_samples",
             positive_threshold=config.annotation.positive_threshold,
+            quality=quality,
+            bright=config.bright,
             config_hash=digest,
             prompt_hashes=prompt_hashes(config),
         )

@@ -35,6 +35,17 @@ def _runtime_names(parameters: dict, prefix: str = "") -> set[str]:
     return names
 
 
+def _own_fields(model) -> set[str]:
+    """The pydantic fields declared by this project's classes (not distilabel's own)."""
+    return {
+        name
+        for cls in type(model).__mro__
+        if cls.__module__.startswith("reasonembed")
+        for name in getattr(cls, "__annotations__", {})
+        if name in type(model).model_fields
+    }
+
+
 def test_every_runtime_parameter_and_field_is_in_the_dump(tmp_path):
     config = parse_config(
         tiny_config(
@@ -51,6 +62,7 @@ def test_every_runtime_parameter_and_field_is_in_the_dump(tmp_path):
     pipeline = build_pipeline(config)
     dumped = {entry["name"]: entry["step"] for entry in pipeline.dump()["pipeline"]["steps"]}
     assert set(dumped) == {
+        "filter_queries",
         "select_seeds",
         "filter_domain",
         "generate_queries",
@@ -66,10 +78,11 @@ def test_every_runtime_parameter_and_field_is_in_the_dump(tmp_path):
         assert runtime <= _walk_names(dumped[name]["runtime_parameters_info"]), name
         for field in type(step).model_fields:
             assert len(field) > 1, f"{name}.{field}: one-letter names are dropped by distilabel"
-            if field not in {"pipeline", "input_mappings", "output_mappings"}:
-                assert field in dumped[name], f"{name}.{field} missing from pipeline.dump()"
+        for field in _own_fields(step):
+            assert field in dumped[name], f"{name}.{field} missing from pipeline.dump()"
         if "llm" in dumped[name]:
-            for field in type(step.llm).model_fields:
+            for field in _own_fields(step.llm):
+                assert len(field) > 1
                 assert field in dumped[name]["llm"], (
                     f"{name}.llm.{field} missing from pipeline.dump()"
                 )

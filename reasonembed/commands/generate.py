@@ -21,6 +21,7 @@ import yaml
 from reasonembed.config import FactoryConfig, config_hash, load_config
 from reasonembed.corpus import load_corpus
 from reasonembed.errors import UserError
+from reasonembed.logs import configure_logging
 from reasonembed.records import CONFIG_FILE, PIPELINE_FILE, QUARANTINE_FILE, STATS_FILE
 
 logger = logging.getLogger("reasonembed.generate")
@@ -53,7 +54,9 @@ def preflight(config: FactoryConfig) -> dict[str, dict[str, int]]:
     counts = {}
     for run_config in config.domains:
         corpus = load_corpus(run_config.corpus, run_config.domain)
-        rows, domain_counts = select_seeds(corpus, run_config, config.seeds, config.seed)
+        rows, domain_counts = select_seeds(
+            corpus, run_config, config.seeds, config.seed, config.bright
+        )
         if not rows:
             raise UserError(
                 f"domain {run_config.domain!r}: no seed left from {corpus.source} "
@@ -70,6 +73,7 @@ def generate(config: FactoryConfig, output: Path, use_cache: bool = True) -> dic
     seed_counts = preflight(config)
     pipeline = build_pipeline(config)
     distiset = pipeline.run(use_cache=use_cache)
+    configure_logging(logging.getLogger().isEnabledFor(logging.DEBUG))
     samples = _rows(distiset, "assemble_samples")
     rejections = [row for row in _rows(distiset, "collect_rejections") if row.get("stage")]
     if any(row.get("query") is None for row in samples):
@@ -135,7 +139,35 @@ def write_output(
         yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), output / CONFIG_FILE
     )
     write_text(yaml.safe_dump(pipeline_dump, sort_keys=False), output / PIPELINE_FILE)
-    return build_stats(config, samples, kept, rejections, seed_counts)
+    stats = build_stats(config, samples, kept, rejections, seed_counts)
+    stats["quality"] = quality_summary(config, samples, kept_rows, rejections)
+    stats["candidate_drops"] = stats["quality"].get("candidate_drops", {})
+    stats["triviality_config"] = config.quality.model_dump(mode="json")
+    return stats
+
+
+def quality_summary(config, samples, kept_rows, rejections) -> dict[str, Any]:
+    """stats["quality"]: triviality/decontamination distributions and drop counts by reason."""
+    from reasonembed.quality.decontamination import load_bright_gold_ids
+    from reasonembed.quality.filters import DropCounts, FilterOutcome
+    from reasonembed.quality.summary import summarize
+
+    counts = DropCounts()
+    for row in rejections:
+        if row["stage"] == "query_filter":
+            counts.add_query_drop(row["reason"])
+    for sample in samples:
+        removed = Counter(json.loads(sample.get("candidate_removals") or "{}"))
+        outcome = FilterOutcome(
+            sample=sample if sample["drop_reason"] is None else None,
+            reason=sample["drop_reason"],
+            removed=removed,
+        )
+        counts.add(
+            outcome, gold_candidates=int(sample.get("decontamination_bright_gold_candidates") or 0)
+        )
+    seed_ids = load_bright_gold_ids(config.bright, include_excluded=True) if config.bright else None
+    return summarize(kept_rows, counts, bright_seed_ids=seed_ids)
 
 
 def build_stats(config, samples, kept, rejections, seed_counts) -> dict[str, Any]:

@@ -2,10 +2,13 @@
 
 `AssembleSamples` groups a query's judgement rows (key: domain, source_doc_id), keeps the
 candidates that got a score (quarantined judgements never become labels), orders them by
-retrieval rank, and counts score >= `positive_threshold` as positives, the rest as negatives. A
-query with no positive or no negative is still emitted, with `drop_reason` "no_positive" /
-"no_negative", so the writer can count it; kept samples have `drop_reason` None. Queries
-rejected before annotation produce no sample (they are in `CollectRejections`).
+retrieval rank, and passes the sample through the quality filters
+(`reasonembed.quality.filters.filter_sample`: source duplicates removed, BRIGHT gold candidates
+counted or removed, score >= `positive_threshold` positive, the rest negative, metrics filled). A
+dropped sample (no positive, no negative, lexically trivial, ...) is still emitted with its
+`drop_reason`, so the writer can count it; kept samples have `drop_reason` None; each sample's
+candidate removals by reason are in `candidate_removals` (JSON). Queries rejected before
+annotation produce no sample (they are in `CollectRejections`).
 
 `CollectRejections` emits one row per rejected item: stage, kind ("quarantine" or "drop"),
 reason, domain, source_doc_id, doc_id and the row as JSON (`payload`).
@@ -17,13 +20,27 @@ from typing import Any
 
 from distilabel.steps import GlobalStep, StepInput
 from distilabel.typing import StepOutput
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from reasonembed import __version__
+from reasonembed.quality import triviality as tv
+from reasonembed.quality.decontamination import DECONTAMINATION_COLUMNS
+from reasonembed.quality.filters import TrivialityConfig, filter_sample
 from reasonembed.steps.llm_task import is_rejected
 from reasonembed.textnorm import stable_hash
 
-QUERY_LEVEL_STAGES = {"domain_filter", "query", "reasoning", "mining"}
+QUERY_LEVEL_STAGES = {"domain_filter", "query", "reasoning", "query_filter", "mining"}
+# query-level quality columns written by the query filter and the mining step
+QUERY_QUALITY_COLUMNS = (
+    tv.TRIVIALITY_SOURCE_COPY_CHARS,
+    tv.TRIVIALITY_SOURCE_COPY_SHARE,
+    tv.TRIVIALITY_SOURCE_NGRAM_OVERLAP,
+    tv.TRIVIALITY_SOURCE_DENSE_RANK,
+    tv.TRIVIALITY_SOURCE_BM25_RANK,
+    tv.TRIVIALITY_BM25_TOP_IDS,
+    tv.TRIVIALITY_SOURCE_DUPLICATE_IDS,
+    *DECONTAMINATION_COLUMNS,
+)
 USAGE_STAGES = ("domain_filter", "query", "reasoning", "annotation")
 USAGE_FIELDS = ("attempts", "prompt_tokens", "completion_tokens", "cached_requests")
 
@@ -34,8 +51,13 @@ def sample_id(domain: str, source_doc_id: str, query: str) -> str:
 
 class AssembleSamples(GlobalStep):
     positive_threshold: int = Field(default=3, ge=2, le=5)
+    quality: dict[str, Any] = Field(default_factory=dict)
+    bright: str | None = None
     config_hash: str = ""
     prompt_hashes: dict[str, str] = Field(default_factory=dict)
+
+    _filters: TrivialityConfig | None = PrivateAttr(default=None)
+    _bright_gold: dict[str, set[str]] | None = PrivateAttr(default=None)
 
     @property
     def inputs(self) -> list[str]:
@@ -43,9 +65,28 @@ class AssembleSamples(GlobalStep):
 
     @property
     def outputs(self) -> list[str]:
-        return ["sample_id", "candidates", "n_positives", "n_negatives", "drop_reason"]
+        return [
+            "sample_id",
+            "candidates",
+            "n_positives",
+            "n_negatives",
+            "drop_reason",
+            "candidate_removals",
+        ]
+
+    def load(self) -> None:
+        super().load()
+        self._filters = TrivialityConfig.model_validate(
+            {**self.quality, "min_positive_score": self.positive_threshold}
+        )
+        if self.bright:
+            from reasonembed.quality.decontamination import load_bright_gold_ids
+
+            self._bright_gold = load_bright_gold_ids(self.bright)
 
     def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]
+        if self._filters is None:
+            self.load()
         groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
         for row in inputs:
             groups[(row["domain"], row["source_doc_id"])].append(row)
@@ -61,6 +102,8 @@ class AssembleSamples(GlobalStep):
     def assemble(
         self, domain: str, source_doc_id: str, rows: list[dict[str, Any]]
     ) -> dict[str, Any]:
+        """One sample from a query's judgement rows, passed through the quality filters: kept
+        (drop_reason None) or dropped with the filter's reason."""
         first = rows[0]
         judged = sorted(
             (row for row in rows if not is_rejected(row)), key=lambda row: row["retrieval_rank"]
@@ -76,11 +119,6 @@ class AssembleSamples(GlobalStep):
             }
             for row in judged
         ]
-        n_positives = sum(c["relevance_score"] >= self.positive_threshold for c in candidates)
-        n_negatives = len(candidates) - n_positives
-        drop_reason = (
-            "no_positive" if n_positives == 0 else "no_negative" if n_negatives == 0 else None
-        )
         usage = {
             f"{stage}_{field}": sum(int(row.get(f"{stage}_{field}") or 0) for row in rows)
             if stage == "annotation"
@@ -88,7 +126,7 @@ class AssembleSamples(GlobalStep):
             for stage in USAGE_STAGES
             for field in USAGE_FIELDS
         }
-        return {
+        sample = {
             "sample_id": sample_id(domain, source_doc_id, first["query"]),
             "domain": domain,
             "source_doc_id": source_doc_id,
@@ -99,12 +137,9 @@ class AssembleSamples(GlobalStep):
             "target_length": first["target_length"],
             "education_level": first["education_level"],
             "candidates": candidates,
-            "n_positives": n_positives,
-            "n_negatives": n_negatives,
             "n_annotation_quarantined": len(rows) - len(judged),
             "source_copies_removed": first.get("source_copies_removed"),
-            "triviality_source_dense_rank": first.get("triviality_source_dense_rank"),
-            "triviality_source_bm25_rank": first.get("triviality_source_bm25_rank"),
+            **{name: first.get(name) for name in QUERY_QUALITY_COLUMNS},
             "generator_model": first["generator_model"],
             "annotator_model": next(
                 (row["annotator_model"] for row in rows if row.get("annotator_model")), None
@@ -113,9 +148,20 @@ class AssembleSamples(GlobalStep):
             "prompt_hashes": dict(self.prompt_hashes),
             "factory_version": __version__,
             "config_hash": self.config_hash,
-            "drop_reason": drop_reason,
             **usage,
         }
+        outcome = filter_sample(sample, self._filters, self._bright_gold)
+        removals = json.dumps(dict(outcome.removed), sort_keys=True)
+        if outcome.sample is None:
+            positives = sum(c["relevance_score"] >= self.positive_threshold for c in candidates)
+            return {
+                **sample,
+                "n_positives": positives,
+                "n_negatives": len(candidates) - positives,
+                "drop_reason": outcome.reason,
+                "candidate_removals": removals,
+            }
+        return {**outcome.sample, "drop_reason": None, "candidate_removals": removals}
 
 
 class CollectRejections(GlobalStep):

@@ -2,7 +2,8 @@
 
 For each query: dense retrieval through the shared layer (`Instruct: {instruction}\\nQuery:
 {query}` on the query side, exact FAISS inner product), `search_top_k` searched; every document
-that IS the source (same doc_id, or same normalised text under another id) is removed; the first
+that IS the source (same doc_id, same normalised text under another id, or, when
+`near_duplicate_cosine` is set, cosine >= it with the source: a near copy) is removed; the first
 `n_candidates` are kept, ranked 1..n after the removal. One output row per candidate.
 
 Triviality signals computed here, because only this step holds the index: the rank of the source
@@ -21,6 +22,7 @@ from pydantic import Field, PrivateAttr
 
 from reasonembed.config import DomainRun
 from reasonembed.corpus import load_corpus
+from reasonembed.quality import triviality as tv
 from reasonembed.steps.llm_task import REJECTION_COLUMNS, is_rejected, reject
 from reasonembed.textnorm import normalized_text_hash
 
@@ -33,8 +35,10 @@ CANDIDATE_OUTPUTS = [
     "retrieval_score",
     "retriever_model",
     "source_copies_removed",
-    "triviality_source_dense_rank",
-    "triviality_source_bm25_rank",
+    tv.TRIVIALITY_SOURCE_DUPLICATE_IDS,
+    tv.TRIVIALITY_SOURCE_DENSE_RANK,
+    tv.TRIVIALITY_SOURCE_BM25_RANK,
+    tv.TRIVIALITY_BM25_TOP_IDS,
 ]
 
 
@@ -60,6 +64,8 @@ class MineCandidates(Step):
     encode_batch_size: int = Field(default=32, ge=1)
     embedding_cache_dir: str | None = None
     source_ranks: bool = True
+    bm25_top_k: int = Field(default=10, ge=1)
+    near_duplicate_cosine: float | None = Field(default=0.95, gt=0, le=1)
 
     _encoder: Any = PrivateAttr(default=None)
     _indexes: dict[str, _DomainIndex] = PrivateAttr(default_factory=dict)
@@ -126,18 +132,36 @@ class MineCandidates(Step):
         scores, hits = index.dense.search(query_vectors, self.search_top_k)
         results = []
         for row_number, row in enumerate(rows):
-            source_id = row["source_doc_id"]
             source_hash = normalized_text_hash(row["source_text"])
-            candidates, removed = [], 0
-            for score, hit in zip(scores[row_number], hits[row_number], strict=True):
-                if hit < 0:
-                    continue
-                if index.corpus.doc_ids[hit] == source_id or index.hashes[hit] == source_hash:
-                    removed += 1
-                    continue
-                if len(candidates) < self.n_candidates:
-                    candidates.append((int(hit), float(score)))
-            dense_rank, bm25_rank = self.source_ranks_for(index, row, query_vectors[row_number])
+            pool = [
+                (int(hit), float(score))
+                for score, hit in zip(scores[row_number], hits[row_number], strict=True)
+                if hit >= 0
+            ]
+            kept = [
+                (hit, score)
+                for hit, score in pool
+                if index.corpus.doc_ids[hit] != row["source_doc_id"]
+                and index.hashes[hit] != source_hash
+            ]
+            removed = len(pool) - len(kept)
+            duplicate_ids = []
+            if self.near_duplicate_cosine is not None and kept:
+                duplicates = set(
+                    tv.source_duplicate_indices(
+                        row["source_text"],
+                        [index.corpus.texts[hit] for hit, _ in kept],
+                        self.source_vector(index, row),
+                        index.vectors[[hit for hit, _ in kept]],
+                        self.near_duplicate_cosine,
+                    )
+                )
+                duplicate_ids = [
+                    index.corpus.doc_ids[kept[position][0]] for position in sorted(duplicates)
+                ]
+                kept = [pair for position, pair in enumerate(kept) if position not in duplicates]
+                removed += len(duplicates)
+            quality = self.source_signals(index, row, query_vectors[row_number])
             results.append(
                 [
                     {
@@ -149,13 +173,46 @@ class MineCandidates(Step):
                         "retrieval_score": score,
                         "retriever_model": self.retriever,
                         "source_copies_removed": removed,
-                        "triviality_source_dense_rank": dense_rank,
-                        "triviality_source_bm25_rank": bm25_rank,
+                        tv.TRIVIALITY_SOURCE_DUPLICATE_IDS: duplicate_ids,
+                        **quality,
                     }
-                    for rank, (hit, score) in enumerate(candidates, start=1)
+                    for rank, (hit, score) in enumerate(kept[: self.n_candidates], start=1)
                 ]
             )
         return results
+
+    def source_vector(self, index: _DomainIndex, row: dict[str, Any]) -> np.ndarray:
+        source_row = index.row_of.get(row["source_doc_id"])
+        if source_row is not None:
+            return index.vectors[source_row]
+        return self._encoder.encode([row["source_text"]])[0]
+
+    def source_signals(
+        self, index: _DomainIndex, row: dict[str, Any], query_vector: np.ndarray
+    ) -> dict[str, Any]:
+        """The 1-based rank of the source document for its query over the whole corpus, dense
+        and BM25 (None when the source is not in the corpus or ranks are off), and the query's
+        top BM25 doc ids (for the lexical-triviality filter)."""
+        signals = {
+            tv.TRIVIALITY_SOURCE_DENSE_RANK: None,
+            tv.TRIVIALITY_SOURCE_BM25_RANK: None,
+            tv.TRIVIALITY_BM25_TOP_IDS: None,
+        }
+        if not self.source_ranks:
+            return signals
+        source_row = index.row_of.get(row["source_doc_id"])
+        bm25_scores = index.bm25.scores(row["query"])
+        top = np.argsort(-bm25_scores, kind="stable")[: self.bm25_top_k]
+        signals[tv.TRIVIALITY_BM25_TOP_IDS] = [index.corpus.doc_ids[i] for i in top]
+        if source_row is not None:
+            dense_scores = index.vectors @ query_vector
+            signals[tv.TRIVIALITY_SOURCE_DENSE_RANK] = (
+                int((dense_scores > dense_scores[source_row]).sum()) + 1
+            )
+            signals[tv.TRIVIALITY_SOURCE_BM25_RANK] = (
+                int((bm25_scores > bm25_scores[source_row]).sum()) + 1
+            )
+        return signals
 
     def encode_queries(self, rows: list[dict[str, Any]]) -> np.ndarray:
         """Query vectors [len(rows), dim], each query with its own instruction (batched per
@@ -171,19 +228,3 @@ class MineCandidates(Step):
                 batch_size=self.encode_batch_size,
             )
         return vectors
-
-    def source_ranks_for(
-        self, index: _DomainIndex, row: dict[str, Any], query_vector: np.ndarray
-    ) -> tuple[int | None, int | None]:
-        """1-based rank of the source document for its query over the whole corpus (None when
-        the source is not in the corpus, or ranks are off)."""
-        source_row = index.row_of.get(row["source_doc_id"])
-        if source_row is None or not self.source_ranks:
-            return None, None
-        dense_scores = index.vectors @ query_vector
-        dense_rank = int((dense_scores > dense_scores[source_row]).sum()) + 1
-        bm25_rank = None
-        if index.bm25 is not None:
-            bm25_scores = index.bm25.scores(row["query"])
-            bm25_rank = int((bm25_scores > bm25_scores[source_row]).sum()) + 1
-        return dense_rank, bm25_rank

@@ -27,16 +27,21 @@ from reasonembed.textnorm import normalized_text_hash
 logger = logging.getLogger(__name__)
 
 
-def excluded_ids(domain: str, seeds: SeedConfig, bright_task: str | None = None) -> set[str]:
-    """Doc ids that may never be seeds: BRIGHT test documents of the task, and listed ids."""
+def excluded_ids(
+    domain: str, seeds: SeedConfig, bright: str | None, bright_task: str | None = None
+) -> set[str]:
+    """Doc ids that may never be seeds: BRIGHT test documents (gold and excluded ids of every
+    query of the task's corpus) and ids listed in files."""
     ids: set[str] = set()
-    if seeds.exclude_bright:
-        from reasonembed.eval.bright import BRIGHT_TASKS, load_examples
+    if bright:
+        from reasonembed.eval.bright import BRIGHT_TASKS
+        from reasonembed.quality.decontamination import load_bright_gold_ids
 
         task = bright_task or domain
         if task in BRIGHT_TASKS:
-            for example in load_examples(task, seeds.exclude_bright):
-                ids.update(example.gold(long=False), example.gold(long=True), example.excluded)
+            ids |= load_bright_gold_ids(bright, tasks=[task], include_excluded=True).get(
+                task, set()
+            )
     for file in seeds.exclude_ids_files:
         try:
             lines = Path(file).read_text(encoding="utf-8").splitlines()
@@ -47,12 +52,12 @@ def excluded_ids(domain: str, seeds: SeedConfig, bright_task: str | None = None)
 
 
 def select_seeds(
-    corpus: Corpus, run: DomainRun, seeds: SeedConfig, seed: int
+    corpus: Corpus, run: DomainRun, seeds: SeedConfig, seed: int, bright: str | None = None
 ) -> tuple[list[dict[str, str]], Counter]:
     """(seed rows, counts: considered / too_short / too_long / benchmark_test_document /
     duplicate_text / not_sampled / selected)."""
     counts: Counter = Counter(considered=len(corpus))
-    excluded = excluded_ids(run.domain, seeds, run.corpus.bright_task)
+    excluded = excluded_ids(run.domain, seeds, bright, run.corpus.bright_task)
     seen_hashes: set[str] = set()
     eligible: list[tuple[str, str]] = []
     for doc_id, text in sorted(zip(corpus.doc_ids, corpus.texts, strict=True)):
@@ -92,6 +97,7 @@ class SelectSeeds(GeneratorStep):
     domain_runs: list[dict[str, Any]]
     seed_settings: dict[str, Any] = Field(default_factory=dict)
     sampling_seed: int = 42
+    bright: str | None = None
 
     @property
     def outputs(self) -> list[str]:
@@ -103,7 +109,7 @@ class SelectSeeds(GeneratorStep):
         for entry in self.domain_runs:
             run = DomainRun.model_validate(entry)
             corpus = load_corpus(run.corpus, run.domain)
-            rows.extend(select_seeds(corpus, run, settings, self.sampling_seed)[0])
+            rows.extend(select_seeds(corpus, run, settings, self.sampling_seed, self.bright)[0])
         return rows
 
     def process(self, offset: int = 0) -> GeneratorStepOutput:

@@ -13,10 +13,11 @@ def _select(
     seed: int = 42,
     max_seeds: int | None = None,
     domain: str = "leetcode",
+    bright: str | None = None,
 ):
     source = CorpusSource(path=str(write_corpus(tmp_path)))
     run = DomainRun(domain=domain, corpus=source, max_seeds=max_seeds)
-    return select_seeds(load_corpus(source, domain), run, seeds, seed)
+    return select_seeds(load_corpus(source, domain), run, seeds, seed, bright)
 
 
 def test_length_window_and_text_dedup(tmp_path):
@@ -53,7 +54,7 @@ def test_bright_test_documents_are_never_seeds(tmp_path):
         ),
         bright / "examples" / "leetcode-00000-of-00001.parquet",
     )
-    rows, counts = _select(tmp_path, SeedConfig(exclude_bright=str(bright)))
+    rows, counts = _select(tmp_path, SeedConfig(), bright=str(bright))
     ids = {row["source_doc_id"] for row in rows}
     assert ids.isdisjoint({"bisect", "sorting", "graph"})
     assert counts["benchmark_test_document"] == 3
