@@ -24,6 +24,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/reasonembed generate pipelines/configs/demo.yaml --output out/demo
+	$(BIN)/reasonembed report out/demo
 
 test: $(STAMP)
 	$(BIN)/ruff check reasonembed tests benchmarks pipelines

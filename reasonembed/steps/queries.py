@@ -22,7 +22,7 @@ from reasonembed.steps.llm_task import REJECTION_COLUMNS, ReMixerLLMTask
 
 PASSAGE_REFERENCE = re.compile(
     r"\b(?:the|this|that|above|given|provided|following|said)\s+"
-    r"(?:passage|text|content|excerpt|document|article|snippet)s?\b"
+    r"(?:passage|paragraph|text|content|excerpt|document|article|snippet)s?\b"
     r"|\bas (?:described|mentioned|stated|explained|discussed) (?:above|earlier|in the)\b",
     re.IGNORECASE,
 )
