@@ -2,25 +2,11 @@ import pytest
 
 from reasonembed.domains import BRIGHT_DOMAINS, Domain, DomainRegistry, load_domains_file
 from reasonembed.errors import UserError
-
-BRIGHT_TASKS = [
-    "biology",
-    "earth_science",
-    "economics",
-    "psychology",
-    "robotics",
-    "stackoverflow",
-    "sustainable_living",
-    "leetcode",
-    "pony",
-    "aops",
-    "theoremqa_questions",
-    "theoremqa_theorems",
-]
+from reasonembed.eval.bright import BRIGHT_TASKS
 
 
 def test_the_twelve_bright_domains_with_paper_batching():
-    assert list(BRIGHT_DOMAINS) == BRIGHT_TASKS
+    assert tuple(BRIGHT_DOMAINS) == tuple(BRIGHT_TASKS)
     assert (BRIGHT_DOMAINS["leetcode"].train_group_size, BRIGHT_DOMAINS["leetcode"].batch_size) == (
         2,
         64,
