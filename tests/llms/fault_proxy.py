@@ -3,7 +3,8 @@
 `FaultProxy(upstream, plan)` listens on 127.0.0.1 and forwards each request to `upstream`,
 except that the n-th FIRST attempt of a request (the `openai` client's `x-stainless-retry-count`
 header is 0) gets `plan[n % len(plan)]`; retries are forwarded, so every request gets at most
-one fault and a run under faults always finishes:
+one fault and a run under faults always finishes (`spare_retries=False`: the plan applies to
+every attempt, e.g. ["500"] for a server that is down):
   "ok"       forwarded as is
   "500"      HTTP 500, not forwarded
   "429"      HTTP 429 with `Retry-After: <retry_after_s>`, not forwarded
@@ -55,12 +56,14 @@ class FaultProxy:
         retry_after_s: float = 1.0,
         stall_s: float = 4.0,
         expected_key: str | None = None,
+        spare_retries: bool = True,
     ) -> None:
         self.upstream = urlsplit(upstream)
         self.plan = plan or ["ok"]
         self.retry_after_s = retry_after_s
         self.stall_s = stall_s
         self.expected_key = expected_key
+        self.spare_retries = spare_retries
         self.lock = threading.Lock()
         self.counts: Counter = Counter()
         self.completed: Counter = Counter()
@@ -112,7 +115,9 @@ class FaultProxy:
             ok = handler.headers.get("Authorization") == f"Bearer {self.expected_key}"
             with self.lock:
                 self.counts["auth_ok" if ok else "auth_bad"] += 1
-        retry = int(handler.headers.get("x-stainless-retry-count", "0") or 0) > 0
+        retry = (
+            self.spare_retries and int(handler.headers.get("x-stainless-retry-count", "0") or 0) > 0
+        )
         prompt = _last_message(body)
         with self.lock:
             self.received_prompts[prompt] += 1
