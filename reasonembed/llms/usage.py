@@ -83,6 +83,9 @@ class UsageLedger:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._connection().execute(SCHEMA)
+        self._connection().execute(
+            "CREATE INDEX IF NOT EXISTS usage_run_role ON usage (run_id, role)"
+        )
 
     def _connection(self) -> sqlite3.Connection:
         connection = getattr(self._local, "connection", None)
