@@ -104,8 +104,9 @@ def test_factory_end_to_end_with_the_local_model(tmp_path):
 
     raw = pq.read_table(output / "raw").to_pylist()
     rejections = pq.read_table(output / "quarantine" / "quarantine.parquet").to_pylist()
-    n_queries = stats["funnel"][1]["count"]
-    assert stats["funnel"][0]["count"] == 2  # two seeds
+    funnel = {step["stage"]: step["count"] for step in stats["funnel"]}
+    n_queries = funnel["queries"]
+    assert funnel["corpus documents"] == 7 and funnel["seeds"] == 2
     assert len(raw) == stats["samples"]
     for sample in raw:
         assert sample["query"] and sample["reasoning_query"]

@@ -141,7 +141,15 @@ def write_output(
     write_text(yaml.safe_dump(pipeline_dump, sort_keys=False), output / PIPELINE_FILE)
     stats = build_stats(config, samples, kept, rejections, seed_counts)
     stats["quality"] = quality_summary(config, samples, kept_rows, rejections)
-    stats["candidate_drops"] = stats["quality"].get("candidate_drops", {})
+    stats["candidate_drops"] = {
+        "mining:source_or_copy": sum(
+            int(sample.get("source_copies_removed") or 0) for sample in kept
+        ),
+        **{
+            f"assembly:{reason}": count
+            for reason, count in stats["quality"].get("candidate_drops", {}).items()
+        },
+    }
     stats["triviality_config"] = config.quality.model_dump(mode="json")
     return stats
 
@@ -192,6 +200,10 @@ def build_stats(config, samples, kept, rejections, seed_counts) -> dict[str, Any
         "config_hash": config_hash(config),
         "seeds": seed_counts,
         "funnel": [
+            {
+                "stage": "corpus documents",
+                "count": sum(counts["considered"] for counts in seed_counts.values()),
+            },
             {"stage": "seeds", "count": n_seeds},
             {"stage": "queries", "count": n_seeds - query_level_rejected},
             {"stage": "annotated_queries", "count": len(samples)},
