@@ -5,7 +5,8 @@ For concurrency 1, 4 and 16: requests/s and completion tokens/s of
   - cold      this layer (`OpenAICompatibleLLM.complete`, empty request cache) on the same prompts,
   - cached    this layer again on the same prompts (every answer from the request cache),
 and the layer's overhead over bare calls (goal: within 10%). Bare and cold runs alternate in
-order between concurrency levels to spread the drift of a shared machine.
+order between repeats (the median is reported) to spread the drift of a shared machine; the
+client-side CPU per request isolates the layer's own cost from the server's.
 
     .venv/bin/python benchmarks/llm_throughput.py [--prompts 16] [--max-tokens 8]
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import sys
 import tempfile
 import time
@@ -55,9 +57,10 @@ async def bare(url: str, model: str, batch: list[str], concurrency: int, max_tok
 
 
 def timed(fn):
-    start = time.perf_counter()
+    """(wall seconds, client CPU seconds of this process, completion tokens)."""
+    start, cpu = time.perf_counter(), time.process_time()
     tokens = fn()
-    return time.perf_counter() - start, tokens
+    return time.perf_counter() - start, time.process_time() - cpu, tokens
 
 
 def main() -> None:
@@ -65,6 +68,7 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=16, help="requests per measurement")
     parser.add_argument("--max-tokens", type=int, default=8)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--repeats", type=int, default=3, help="alternating runs per level")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="llm_throughput_"))
@@ -77,19 +81,22 @@ def main() -> None:
         asyncio.run(bare(server.url, server.model, prompts(2, 10_000), 2, args.max_tokens))
         for level_index, concurrency in enumerate(args.concurrency):
             batch = prompts(args.prompts, 1000 * level_index)
-            llm = OpenAICompatibleLLM(
-                model=server.model,
-                base_urls=[server.url],
-                temperature=0.0,
-                top_k=None,
-                max_new_tokens=args.max_tokens,
-                concurrency=concurrency,
-                timeout_s=300,
-                request_cache_path=str(work / f"requests-{concurrency}.sqlite"),
-            )
-            llm.load()
 
-            def ours(llm=llm, batch=batch) -> int:
+            def make_llm(tag: str, concurrency=concurrency) -> OpenAICompatibleLLM:
+                llm = OpenAICompatibleLLM(
+                    model=server.model,
+                    base_urls=[server.url],
+                    temperature=0.0,
+                    top_k=None,
+                    max_new_tokens=args.max_tokens,
+                    concurrency=concurrency,
+                    timeout_s=300,
+                    request_cache_path=str(work / f"requests-{concurrency}-{tag}.sqlite"),
+                )
+                llm.load()
+                return llm
+
+            def ours(llm, batch=batch) -> int:
                 return sum(c.completion_tokens for c in llm.complete(batch, template_hash="b"))
 
             def peer(batch=batch, concurrency=concurrency) -> int:
@@ -97,30 +104,51 @@ def main() -> None:
                     bare(server.url, server.model, batch, concurrency, args.max_tokens)
                 )
 
-            order = [("bare", peer), ("cold", ours)]
-            if level_index % 2:
-                order.reverse()
-            results = {name: timed(fn) for name, fn in order}
-            results["cached"] = timed(ours)
-            llm.unload()
+            runs: dict[str, list] = {"bare": [], "cold": [], "cached": []}
+            for repeat in range(args.repeats):
+                llm = make_llm(str(repeat))  # an empty request cache each time
+                order = [("bare", peer), ("cold", lambda llm=llm: ours(llm))]
+                if (level_index + repeat) % 2:
+                    order.reverse()
+                for name, fn in order:
+                    runs[name].append(timed(fn))
+                runs["cached"].append(timed(lambda llm=llm: ours(llm)))
+                llm.unload()
             for name in ("bare", "cold", "cached"):
-                wall, tokens = results[name]
-                rows.append((concurrency, name, wall, args.prompts / wall, tokens / wall))
-            overhead = results["cold"][0] / results["bare"][0] - 1
-            rows.append((concurrency, "overhead", overhead, None, None))
+                wall = statistics.median(r[0] for r in runs[name])
+                cpu = statistics.median(r[1] for r in runs[name])
+                tokens = runs[name][0][2]
+                rows.append(
+                    (
+                        concurrency,
+                        name,
+                        wall,
+                        args.prompts / wall,
+                        tokens / wall,
+                        cpu / args.prompts,
+                    )
+                )
+            ratios = [c[0] / b[0] - 1 for b, c in zip(runs["bare"], runs["cold"], strict=True)]
+            rows.append((concurrency, "overhead", statistics.median(ratios), None, None, None))
     finally:
         server.stop()
 
     print(
         f"\nLLM layer vs bare openai.AsyncOpenAI, transformers serve (SmolLM2-135M, CPU), "
-        f"{args.prompts} requests, max_tokens {args.max_tokens}"
+        f"{args.prompts} requests, max_tokens {args.max_tokens}, median of {args.repeats} runs"
     )
-    print(f"{'conc.':>5} {'mode':<9} {'wall s':>8} {'req/s':>10} {'compl. tok/s':>13}")
-    for concurrency, name, wall, rps, tps in rows:
+    print(
+        f"{'conc.':>5} {'mode':<9} {'wall s':>8} {'req/s':>10} {'compl. tok/s':>13} "
+        f"{'client CPU ms/req':>18}"
+    )
+    for concurrency, name, wall, rps, tps, cpu in rows:
         if name == "overhead":
             print(f"{concurrency:>5} {'overhead':<9} {wall:>+8.1%}  (cold vs bare wall time)")
         else:
-            print(f"{concurrency:>5} {name:<9} {wall:>8.2f} {rps:>10.1f} {tps:>13.1f}")
+            print(
+                f"{concurrency:>5} {name:<9} {wall:>8.2f} {rps:>10.1f} {tps:>13.1f} "
+                f"{cpu * 1000:>18.2f}"
+            )
 
 
 if __name__ == "__main__":
