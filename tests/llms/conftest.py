@@ -19,6 +19,8 @@ def local_model_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def llm_server(local_model_dir, tmp_path_factory):
+    for module in ("fastapi", "uvicorn"):  # transformers serve's own dependencies (test extra)
+        pytest.importorskip(module, reason="transformers serve needs fastapi and uvicorn")
     folder = tmp_path_factory.mktemp("transformers_serve")
     server = TransformersServer(local_model_dir, folder / "hub", folder / "serve.log")
     try:
