@@ -7,9 +7,12 @@
     stats.update(llm_stats)   # before writing the output
 
 `start_llm_run` sets the run id that every step process inherits (the usage ledger and the
-budgets are per run) and says whether distilabel's step cache may be used: not after a run that
-deferred work (budget reached, servers down), since the cache would replay the deferred rows;
-the request cache still serves every request that completed, so nothing is paid twice.
+budgets are per run) and says whether distilabel's step cache may be used. Not after a run that
+deferred work (budget reached, servers down): the cache would replay the deferred rows. Not after
+a run that never finished (killed, crashed): distilabel 1.5.3 resuming a SIGKILLed run from its
+step cache was seen to sit idle forever (0 requests in 4+ minutes). In both cases the request
+cache still serves every request that completed, so nothing is paid twice. A "running" marker
+(written here, removed by `finish_llm_run`) tells the next run that this one did not finish.
 
 `finish_llm_run` leaves out the queries that are incomplete because of deferred rows (the next
 run completes them), records or clears the partial-run marker, and returns the stats sections:
@@ -21,6 +24,9 @@ them that is a prefix shared by the query's judgements, counted at 4 characters 
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +35,30 @@ from reasonembed.llms.budget import clear_partial, is_partial, mark_partial, spl
 from reasonembed.llms.prompt_layout import annotation_prefix_report, chars_per_token_counter
 from reasonembed.llms.usage import begin_run, usage_report
 
+logger = logging.getLogger(__name__)
+
 
 def request_cache_file(config: FactoryConfig) -> Path:
     return Path(config.cache_dir) / "requests.sqlite"
 
 
+def _running_marker(config: FactoryConfig) -> Path:
+    return Path(config.cache_dir) / f"running-{config_hash(config)}.json"
+
+
 def start_llm_run(config: FactoryConfig) -> tuple[str, bool]:
     """(run id, whether distilabel's step cache may be used)."""
     run_id = begin_run()
-    return run_id, not is_partial(config.cache_dir, config_hash(config))
+    marker = _running_marker(config)
+    unfinished = marker.exists()
+    if unfinished:
+        logger.warning(
+            "the previous run of this config did not finish: not using distilabel's step cache "
+            "(finished LLM requests still come from the request cache)"
+        )
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"run_id": run_id, "pid": os.getpid()}))
+    return run_id, not unfinished and not is_partial(config.cache_dir, config_hash(config))
 
 
 def finish_llm_run(
@@ -52,6 +73,7 @@ def finish_llm_run(
         clear_partial(config.cache_dir, digest)
     else:
         mark_partial(config.cache_dir, digest, deferred)
+    _running_marker(config).unlink(missing_ok=True)
     stats = {
         "llm_usage": usage_report(request_cache_file(config), run_id),
         "deferred": deferred,

@@ -221,4 +221,8 @@ def test_finish_llm_run_stats_and_partial_marker(tmp_path, monkeypatch):
     run2, step_cache_ok = start_llm_run(config)
     assert run2 != run_id and not step_cache_ok
     finish_llm_run(config, run2, samples, [])
+    monkeypatch.delenv("REASONEMBED_RUN_ID")
     assert start_llm_run(config)[1]
+    # that run never finishes (killed): the next one must not use distilabel's step cache
+    monkeypatch.delenv("REASONEMBED_RUN_ID")
+    assert not start_llm_run(config)[1]
