@@ -9,10 +9,13 @@
 `start_llm_run` sets the run id that every step process inherits (the usage ledger and the
 budgets are per run) and says whether distilabel's step cache may be used. Not after a run that
 deferred work (budget reached, servers down): the cache would replay the deferred rows. Not after
-a run that never finished (killed, crashed): distilabel 1.5.3 resuming a SIGKILLed run from its
-step cache was seen to sit idle forever (0 requests in 4+ minutes). In both cases the request
-cache still serves every request that completed, so nothing is paid twice. A "running" marker
-(written here, removed by `finish_llm_run`) tells the next run that this one did not finish.
+a run that never finished (killed, crashed): distilabel 1.5.3 writes its cached pipeline.yaml
+in place, so a SIGKILL can leave it truncated, and every later run of that pipeline then fails
+reading it (`KeyError: 'type_info'`, even with use_cache=False); a resume from its step cache
+was also seen to sit idle for minutes. So in both cases the pipeline's distilabel cache folder is
+removed here; the request cache still serves every request that completed, so nothing is paid
+twice. A "running" marker (written here, removed by `finish_llm_run`) tells the next run that
+this one did not finish.
 
 `finish_llm_run` leaves out the queries that are incomplete because of deferred rows (the next
 run completes them), records or clears the partial-run marker, and returns the stats sections:
@@ -27,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -51,14 +55,28 @@ def start_llm_run(config: FactoryConfig) -> tuple[str, bool]:
     run_id = begin_run()
     marker = _running_marker(config)
     unfinished = marker.exists()
-    if unfinished:
+    partial = is_partial(config.cache_dir, config_hash(config))
+    if unfinished or partial:
+        folder = step_cache_folder(config)
         logger.warning(
-            "the previous run of this config did not finish: not using distilabel's step cache "
-            "(finished LLM requests still come from the request cache)"
+            "the previous run of this config %s: removing distilabel's step cache %s "
+            "(finished LLM requests still come from the request cache)",
+            "did not finish" if unfinished else "deferred work",
+            folder,
         )
+        shutil.rmtree(folder, ignore_errors=True)
     marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({"run_id": run_id, "pid": os.getpid()}))
-    return run_id, not unfinished and not is_partial(config.cache_dir, config_hash(config))
+    tmp = marker.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"run_id": run_id, "pid": os.getpid()}))
+    tmp.replace(marker)
+    return run_id, not unfinished and not partial
+
+
+def step_cache_folder(config: FactoryConfig) -> Path:
+    """distilabel's cache folder of this config's pipeline (named as pipeline.py names it)."""
+    from reasonembed.pipeline import distilabel_cache_dir
+
+    return distilabel_cache_dir(config) / f"{config.name}-{config_hash(config)}"
 
 
 def finish_llm_run(

@@ -14,7 +14,7 @@ every attempt, e.g. ["500"] for a server that is down):
              connection in the middle of the answer)
 It counts what it saw: `counts` per outcome, `completed` (sha256 of each request body that got a
 whole 200 answer, with multiplicity), `received_prompts` / `completed_prompts` (the same by
-the last message's text), `auth_ok` / `auth_bad` (whether the Authorization header
+the last message's text), `answers` (every answer text delivered whole), `auth_ok` / `auth_bad` (whether the Authorization header
 held the expected key; the key itself is never stored).
 """
 
@@ -48,6 +48,13 @@ def _last_message(body: bytes) -> str:
         return ""
 
 
+def _answer(data: bytes) -> str:
+    try:
+        return json.loads(data)["choices"][0]["message"]["content"].strip()
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return ""
+
+
 class FaultProxy:
     def __init__(
         self,
@@ -69,6 +76,7 @@ class FaultProxy:
         self.completed: Counter = Counter()
         self.received_prompts: Counter = Counter()
         self.completed_prompts: Counter = Counter()
+        self.answers: set[str] = set()  # every answer text delivered whole (kept across resets)
         self.seen = 0
         self.first_attempts = 0
         proxy = self
@@ -154,6 +162,7 @@ class FaultProxy:
                 with self.lock:
                     self.completed[hashlib.sha256(body).hexdigest()] += 1
                     self.completed_prompts[prompt] += 1
+                    self.answers.add(_answer(data))
 
     def _upstream(self, handler: BaseHTTPRequestHandler, body: bytes):
         connection = http.client.HTTPConnection(

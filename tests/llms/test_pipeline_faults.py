@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from reasonembed.config import parse_config
+from reasonembed.llms.run_accounting import start_llm_run, step_cache_folder
+from reasonembed.llms.usage import usage_report
 from tests.factory_fixtures import tiny_config, write_corpus
 from tests.llms.fault_proxy import FaultProxy
 
@@ -25,6 +28,7 @@ SECRET = "sk-test-PIPELINE-SECRET-9876"
 def _generate(config_path: Path, output: Path, log: Path, *extra: str) -> subprocess.Popen:
     env = {
         **os.environ,
+        "REASONEMBED_RUN_ID": output.name,
         "REASONEMBED_TEST_KEY": SECRET,
         "HF_HUB_OFFLINE": "1",
         "OMP_NUM_THREADS": "1",
@@ -57,6 +61,7 @@ def test_generate_under_faults_killed_and_resumed(llm_server, tmp_path):
         config = tiny_config(
             corpus,
             tmp_path / "cache",
+            domains=[{"domain": "leetcode", "corpus": {"path": str(corpus)}, "max_seeds": 3}],
             generator={
                 "backend": "openai",
                 "model": llm_server.model,
@@ -73,9 +78,12 @@ def test_generate_under_faults_killed_and_resumed(llm_server, tmp_path):
         config_path = tmp_path / "config.yaml"
         config_path.write_text(yaml.safe_dump(config))
 
+        factory_config = parse_config(config)
+        # what `generate` does around a run once it calls run_accounting (see the report)
+        start_llm_run(factory_config)
         first = _generate(config_path, tmp_path / "out1", tmp_path / "run1.log")
         deadline = time.monotonic() + 900
-        while sum(proxy.completed_prompts.values()) < 2 and time.monotonic() < deadline:
+        while sum(proxy.completed_prompts.values()) < 1 and time.monotonic() < deadline:
             assert first.poll() is None, (tmp_path / "run1.log").read_text()[-3000:]
             time.sleep(0.2)
         os.killpg(first.pid, signal.SIGKILL)
@@ -84,22 +92,32 @@ def test_generate_under_faults_killed_and_resumed(llm_server, tmp_path):
         assert run1_completed
 
         proxy.reset()
-        # distilabel's step cache of a SIGKILLed run hangs the resume (seen: idle for minutes);
-        # `run_accounting.start_llm_run` turns it off after an unfinished run; until generate
-        # calls it, say so here. Finished requests still come from the request cache.
+        # a SIGKILL can leave distilabel's cached pipeline.yaml truncated (every later run then
+        # fails); start_llm_run sees the unfinished run and removes that step cache. Finished
+        # requests still come from the request cache.
+        _, step_cache_ok = start_llm_run(factory_config)
+        assert not step_cache_ok and not step_cache_folder(factory_config).exists()
         second = _generate(config_path, tmp_path / "out", tmp_path / "run2.log", "--no-cache")
         assert second.wait(timeout=1800) in (0, 1), (tmp_path / "run2.log").read_text()[-3000:]
         # completed in run 1 => not sent again (at most the request in flight at the kill)
         assert len(set(proxy.received_prompts) & run1_completed) <= 1
         assert proxy.counts["auth_bad"] == 0
 
+    # the retries the proxy caused in run 2 are in the usage ledger, and run 1's answers were free
+    usage = usage_report(tmp_path / "cache" / "requests.sqlite", "out")
+    faults = sum(proxy.counts[fault] for fault in ("500", "429", "truncate"))
+    assert faults > 0 and usage["total"]["retries"] == faults
+    assert usage["roles"]["generator"]["cached"] >= 1 and usage["total"]["failed"] == 0
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
     import pyarrow.parquet as pq
 
     raw = pq.read_table(tmp_path / "out" / "raw").to_pylist()
-    for sample in raw:
-        assert sample["query"] and sample["generator_model"] == llm_server.model
-    assert stats["funnel"][0]["count"] == 2
+    assert raw
+    for sample in raw:  # every query is exactly an answer the server delivered whole
+        assert sample["query"] in proxy.answers
+        assert sample["generator_model"] == llm_server.model
+        assert all(value is not None for value in (sample["reasoning_query"], sample["sample_id"]))
+    assert {"stage": "seeds", "count": 3} in stats["funnel"]
     for path in [*tmp_path.rglob("*")]:
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path
