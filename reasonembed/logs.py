@@ -1,21 +1,23 @@
 """Logging set-up of the `reasonembed` command.
 
 distilabel replaces the root logger's handlers while a pipeline runs (a queue feeding its worker
-processes) and closes that queue at the end; `configure_logging` is called again afterwards so the
-command's own closing lines reach the terminal.
+processes) and closes that queue at the end; `configure_logging` is called again afterwards: it
+drops such queue handlers and makes sure the command's own lines reach the terminal. Handlers
+that someone else installed (pytest's capture, an application's) are left in place.
 """
 
 from __future__ import annotations
 
 import logging
+from logging.handlers import QueueHandler
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def configure_logging(verbose: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format=FORMAT,
-        datefmt="%H:%M:%S",
-        force=True,
-    )
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, QueueHandler):
+            root.removeHandler(handler)
+    logging.basicConfig(format=FORMAT, datefmt="%H:%M:%S")  # no-op when handlers remain
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
