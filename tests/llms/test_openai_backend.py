@@ -22,7 +22,7 @@ PROMPTS = [
 FAULT_PLAN = ["500", "429", "stall", "truncate", "ok"]  # first attempts only
 
 
-def make_llm(server, urls, tmp_path, **overrides) -> OpenAICompatibleLLM:
+def make_llm(server, urls, tmp_path, load=True, **overrides) -> OpenAICompatibleLLM:
     fields = dict(
         model=server.model,
         base_urls=urls,
@@ -36,7 +36,8 @@ def make_llm(server, urls, tmp_path, **overrides) -> OpenAICompatibleLLM:
     )
     fields.update(overrides)
     llm = OpenAICompatibleLLM(**fields)
-    llm.load()
+    if load:
+        llm.load()
     return llm
 
 
@@ -92,9 +93,9 @@ def test_step_under_faults_gives_no_row_none(llm_server, tmp_path):
     ]
     with FaultProxy(llm_server.url, ["truncate", "429"], retry_after_s=1) as proxy:
         llm = make_llm(
-            llm_server, [proxy.url], tmp_path, max_new_tokens=6, timeout_s=120, concurrency=1
+            llm_server, [proxy.url], tmp_path, load=False, max_new_tokens=6, timeout_s=120
         )
-        step = GenerateReasoningQueries(name="reasoning", llm=llm, max_reasks=0)
+        step = GenerateReasoningQueries(name="reasoning", llm=llm, max_reasks=0, max_new_tokens=6)
         step.load()
         out = next(step.process(rows))
         assert len(out) == 2
