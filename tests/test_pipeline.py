@@ -146,6 +146,10 @@ def test_factory_end_to_end_with_the_local_model(tmp_path):
 
     # without distilabel's step cache, every request is answered by the request cache
     rerun = generate(config, tmp_path / "out3", use_cache=False)
-    for stage, usage in rerun["llm_usage"].items():
-        assert usage["cached_requests"] == usage["attempts"] > 0, stage
+    usage = rerun["llm_usage"]["stages"]
+    assert set(usage) >= {"query", "reasoning", "annotation"}
+    for stage, counts in usage.items():
+        assert counts.get("requests", 0) == 0 and counts["cached"] > 0, stage
+    assert rerun["deferred"]["complete"] is True
+    assert rerun["annotation_prompt_layout"]
     assert requests.execute("SELECT COUNT(*) FROM completions").fetchone()[0] == before

@@ -20,7 +20,8 @@ import yaml
 
 from reasonembed.config import FactoryConfig, config_hash, load_config
 from reasonembed.corpus import load_corpus
-from reasonembed.errors import UserError
+from reasonembed.errors import BudgetExceeded, UserError
+from reasonembed.llms.run_accounting import finish_llm_run, start_llm_run
 from reasonembed.logs import configure_logging
 from reasonembed.records import CONFIG_FILE, PIPELINE_FILE, QUARANTINE_FILE, STATS_FILE
 
@@ -72,7 +73,8 @@ def generate(config: FactoryConfig, output: Path, use_cache: bool = True) -> dic
     started = time.monotonic()
     seed_counts = preflight(config)
     pipeline = build_pipeline(config)
-    distiset = pipeline.run(use_cache=use_cache)
+    run_id, step_cache_ok = start_llm_run(config)
+    distiset = pipeline.run(use_cache=use_cache and step_cache_ok)
     configure_logging(logging.getLogger().isEnabledFor(logging.DEBUG))
     samples = _rows(distiset, "assemble_samples")
     rejections = [row for row in _rows(distiset, "collect_rejections") if row.get("stage")]
@@ -80,12 +82,20 @@ def generate(config: FactoryConfig, output: Path, use_cache: bool = True) -> dic
         raise RuntimeError(
             "a sample without a query reached assembly: refusing to write rows of None"
         )
+    samples, rejections, llm_stats = finish_llm_run(config, run_id, samples, rejections)
     stats = write_output(config, output, samples, rejections, seed_counts, pipeline.dump())
+    stats.update(llm_stats)
     stats["wall_time_s"] = round(time.monotonic() - started, 1)
     from reasonembed.output import write_json
 
     write_json(stats, output / STATS_FILE)
     log_summary(stats)
+    if not stats["deferred"]["complete"]:
+        raise BudgetExceeded(
+            f"{stats['deferred']['deferred_queries']} queries deferred "
+            f"({', '.join(stats['deferred']['reasons'])}); {output} holds the complete samples so "
+            "far: run the same command again to continue (finished requests are not paid twice)"
+        )
     return stats
 
 
@@ -191,7 +201,6 @@ def build_stats(config, samples, kept, rejections, seed_counts) -> dict[str, Any
             drops[f"assembly:{sample['drop_reason']}"] += 1
     n_seeds = sum(counts["selected"] for counts in seed_counts.values())
     query_level_rejected = sum(1 for row in rejections if row["stage"] != "annotation")
-    usage = llm_usage(samples, rejections)
     judgements = sum(
         len(sample["candidates"]) + sample["n_annotation_quarantined"] for sample in samples
     )
@@ -220,8 +229,7 @@ def build_stats(config, samples, kept, rejections, seed_counts) -> dict[str, Any
             ),
             "judgements": annotation_quarantined,
         },
-        "reasks": {stage: values["attempts"] - values["asked"] for stage, values in usage.items()},
-        "llm_usage": usage,
+        "reasks": reasks_by_stage(samples, rejections),
         "samples": len(kept),
         "samples_per_domain": dict(Counter(sample["domain"] for sample in kept)),
         "positives_per_sample": _mean([s["n_positives"] for s in kept]),
@@ -229,17 +237,17 @@ def build_stats(config, samples, kept, rejections, seed_counts) -> dict[str, Any
     }
 
 
-def llm_usage(
+def reasks_by_stage(
     samples: list[dict[str, Any]], rejections: list[dict[str, Any]]
-) -> dict[str, dict[str, int]]:
-    """Per LLM stage: items asked, attempts, prompt/completion tokens, requests served by the cache.
+) -> dict[str, int]:
+    """Per LLM stage: answers asked again after failing their parser (attempts - items asked).
 
-    Samples carry their own usage (annotation summed over all their judgements, quarantined ones
-    included); queries rejected before assembly carry theirs in the rejection payload.
+    Samples carry their own attempt counts (annotation summed over all their judgements);
+    queries rejected before assembly carry theirs in the rejection payload.
     """
-    from reasonembed.steps.assembly import QUERY_LEVEL_STAGES, USAGE_FIELDS, USAGE_STAGES
+    from reasonembed.steps.assembly import QUERY_LEVEL_STAGES, USAGE_STAGES
 
-    usage = {stage: dict.fromkeys(("asked",) + USAGE_FIELDS, 0) for stage in USAGE_STAGES}
+    reasks = dict.fromkeys(USAGE_STAGES, 0)
     rows = list(samples) + [
         json.loads(row["payload"]) for row in rejections if row["stage"] in QUERY_LEVEL_STAGES
     ]
@@ -248,13 +256,13 @@ def llm_usage(
             attempts = int(row.get(f"{stage}_attempts") or 0)
             if not attempts:
                 continue
-            if stage == "annotation" and "candidates" in row:
-                usage[stage]["asked"] += len(row["candidates"]) + row["n_annotation_quarantined"]
-            else:
-                usage[stage]["asked"] += 1
-            for field in USAGE_FIELDS:
-                usage[stage][field] += int(row.get(f"{stage}_{field}") or 0)
-    return {stage: values for stage, values in usage.items() if values["asked"]}
+            asked = (
+                len(row["candidates"]) + row["n_annotation_quarantined"]
+                if stage == "annotation" and "candidates" in row
+                else 1
+            )
+            reasks[stage] += attempts - asked
+    return reasks
 
 
 def _mean(values: list[int]) -> float:

@@ -61,8 +61,10 @@ CREATE TABLE IF NOT EXISTS usage (
 
 
 def begin_run(run_id: str | None = None) -> str:
-    """Set (and return) the run id that this process's step processes will inherit."""
-    run_id = run_id or os.environ.get(RUN_ID_ENV) or uuid.uuid4().hex[:12]
+    """Start a run: set (and return) a new run id (or `run_id`) that this process's step
+    processes inherit. Each `reasonembed generate` is one run, also when several run in one
+    process."""
+    run_id = run_id or uuid.uuid4().hex[:12]
     os.environ[RUN_ID_ENV] = run_id
     return run_id
 
