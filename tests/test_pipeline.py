@@ -3,6 +3,9 @@ model on a tiny corpus (seconds of generation, a few candidates)."""
 
 import json
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -152,4 +155,24 @@ def test_factory_end_to_end_with_the_local_model(tmp_path):
         assert counts.get("requests", 0) == 0 and counts["cached"] > 0, stage
     assert rerun["deferred"]["complete"] is True
     assert rerun["annotation_prompt_layout"]
+    assert requests.execute("SELECT COUNT(*) FROM completions").fetchone()[0] == before
+
+    # the same pipeline from its YAML through distilabel's own CLI (steps imported by module
+    # path); distilabel's step cache ignored, every LLM request answered by the request cache
+    yaml_path = tmp_path / "remixer.yaml"
+    yaml_path.write_text(yaml.safe_dump(build_pipeline(config).dump(), sort_keys=False))
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "distilabel"),
+            "pipeline",
+            "run",
+            "--config",
+            str(yaml_path),
+            "--ignore-cache",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
     assert requests.execute("SELECT COUNT(*) FROM completions").fetchone()[0] == before
