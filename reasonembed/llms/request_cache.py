@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from pathlib import Path
 
+from reasonembed.llms.sqlite_file import SQLiteFile
 from reasonembed.textnorm import stable_hash
 
 SCHEMA = """
@@ -44,19 +44,12 @@ def request_key(
 class RequestCache:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
+        self._file = SQLiteFile(self.path)
         with self._connection() as connection:
             connection.execute(SCHEMA)
 
     def _connection(self) -> sqlite3.Connection:
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            self._local.connection = connection
-        return connection
+        return self._file.connection()
 
     def get(self, key: str) -> tuple[str, int, int] | None:
         row = (

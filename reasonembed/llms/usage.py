@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+from reasonembed.llms.sqlite_file import SQLiteFile
 
 RUN_ID_ENV = "REASONEMBED_RUN_ID"
 ROLE_OF_STAGE = {
@@ -82,21 +83,14 @@ class UsageLedger:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
+        self._file = SQLiteFile(self.path)
         self._connection().execute(SCHEMA)
         self._connection().execute(
             "CREATE INDEX IF NOT EXISTS usage_run_role ON usage (run_id, role)"
         )
 
     def _connection(self) -> sqlite3.Connection:
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            self._local.connection = connection
-        return connection
+        return self._file.connection()
 
     def record(
         self,
