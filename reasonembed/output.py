@@ -49,6 +49,14 @@ def write_parquet_shards(
     return paths
 
 
+def write_parquet(rows: list[dict[str, Any]], path: Path, schema: pa.Schema) -> Path:
+    """One parquet file with `schema` (written even when there are no rows)."""
+    tmp = _atomic_path(path)
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp)
+    os.replace(tmp, path)
+    return path
+
+
 def raw_schema_for(rows: list[dict[str, Any]]) -> pa.Schema:
     """RAW_SCHEMA and the quality columns (reasonembed.quality), plus the extra columns (usage)
     as inferred from the rows."""

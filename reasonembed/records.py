@@ -125,6 +125,17 @@ CONFIG_FORMATS = {
     "sentence-transformers": "parquet",
 }
 QUARANTINE_FILE = "quarantine/quarantine.parquet"
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("stage", pa.string()),  # the stage that rejected the item
+        ("kind", pa.string()),  # "quarantine" (an LLM answer failed its parser) or "drop"
+        ("reason", pa.string()),
+        ("domain", pa.string()),
+        ("source_doc_id", pa.string()),
+        ("doc_id", pa.string()),  # the candidate, for annotation rejections
+        ("payload", pa.string()),  # the rejected row as JSON
+    ]
+)
 STATS_FILE = "stats.json"
 CONFIG_FILE = "config.yaml"
 PIPELINE_FILE = "pipeline.yaml"

@@ -23,7 +23,13 @@ from reasonembed.corpus import load_corpus
 from reasonembed.errors import BudgetExceeded, UserError
 from reasonembed.llms.run_accounting import finish_llm_run, start_llm_run
 from reasonembed.logs import configure_logging
-from reasonembed.records import CONFIG_FILE, PIPELINE_FILE, QUARANTINE_FILE, STATS_FILE
+from reasonembed.records import (
+    CONFIG_FILE,
+    PIPELINE_FILE,
+    QUARANTINE_FILE,
+    QUARANTINE_SCHEMA,
+    STATS_FILE,
+)
 
 logger = logging.getLogger("reasonembed.generate")
 
@@ -118,6 +124,7 @@ def write_output(
         group_by_domain,
         raw_schema_for,
         write_jsonl_by_domain,
+        write_parquet,
         write_parquet_shards,
         write_text,
     )
@@ -141,10 +148,7 @@ def write_output(
     write_parquet_shards(
         exports.sentence_transformers_rows(kept, threshold), output / "sentence-transformers"
     )
-    write_parquet_shards(rejections, (output / QUARANTINE_FILE).parent)
-    (output / QUARANTINE_FILE).parent.joinpath("train-00000-of-00001.parquet").rename(
-        output / QUARANTINE_FILE
-    )
+    write_parquet(rejections, output / QUARANTINE_FILE, QUARANTINE_SCHEMA)
     write_text(
         yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), output / CONFIG_FILE
     )
