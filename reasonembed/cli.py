@@ -11,6 +11,9 @@ import argparse
 import importlib
 import logging
 import sys
+import warnings
+
+from pydantic.warnings import UnsupportedFieldAttributeWarning
 
 from reasonembed.errors import UserError
 from reasonembed.logs import configure_logging
@@ -47,6 +50,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # distilabel 1.5.3 declares a field pydantic 2.14 warns about on every import: not ours to fix
+    warnings.filterwarnings("ignore", category=UnsupportedFieldAttributeWarning)
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((arg for arg in argv if arg in COMMANDS), None)
     args = build_parser(only=command).parse_args(argv)

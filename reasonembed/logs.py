@@ -12,6 +12,8 @@ import logging
 from logging.handlers import QueueHandler
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# libraries whose INFO lines say nothing a user needs (faiss reports which CPU build it tried)
+QUIET_LOGGERS = ("faiss", "httpx", "urllib3")
 
 
 def configure_logging(verbose: bool = False) -> None:
@@ -21,3 +23,5 @@ def configure_logging(verbose: bool = False) -> None:
             root.removeHandler(handler)
     logging.basicConfig(format=FORMAT, datefmt="%H:%M:%S")  # no-op when handlers remain
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for noisy in QUIET_LOGGERS:
+        logging.getLogger(noisy).setLevel(logging.WARNING)
