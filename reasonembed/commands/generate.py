@@ -275,9 +275,11 @@ def _mean(values: list[int]) -> float:
 
 def log_summary(stats: dict[str, Any]) -> None:
     funnel = {step["stage"]: step["count"] for step in stats["funnel"]}
+    total = stats.get("llm_usage", {}).get("total", {})
     logger.info(
-        "summary: %d seeds, %d queries, %d candidates, %d judgements, attempts %s, "
-        "quarantined %s, %d samples kept (%.1f pos / %.1f neg each), %.0f s",
+        "summary: %d seeds, %d queries, %d candidates, %d judgements, re-asks %s, "
+        "quarantined %s, %d samples kept (%.1f pos / %.1f neg each); LLM requests %d sent "
+        "(%d retried), %d from cache, %d tokens; %.0f s",
         funnel["seeds"],
         funnel["queries"],
         stats["candidates"],
@@ -287,5 +289,9 @@ def log_summary(stats: dict[str, Any]) -> None:
         stats["samples"],
         stats["positives_per_sample"],
         stats["negatives_per_sample"],
+        total.get("requests", 0),
+        total.get("retries", 0),
+        total.get("cached", 0),
+        total.get("prompt_tokens", 0) + total.get("completion_tokens", 0),
         stats.get("wall_time_s", 0.0),
     )
