@@ -41,6 +41,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
@@ -232,6 +233,9 @@ def plot_triviality(rows: list[dict], path: Path, config: dict) -> None:
             bins = [edge for edge in edges if edge <= top] + [top + 1]
             ax.hist(values, bins=bins, color=NEUTRAL_COLOR, edgecolor="white")
             ax.set_xscale("log")
+            ax.set_xticks(bins[:-1])  # the bin edges, as plain integers
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%d"))
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             note = f"rank 1: {float(np.mean(values == 1)):.0%}"
         else:
             top = max(float(values.max()), float(threshold or 0))
@@ -243,6 +247,7 @@ def plot_triviality(rows: list[dict], path: Path, config: dict) -> None:
             )
             note = f"median {np.median(values):.3g}"
         ax.margins(y=0.25)
+        ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.text(0.98, 0.97, note, ha="right", va="top", transform=ax.transAxes)
         if threshold is not None:
             ax.axvline(threshold, color=NEGATIVE_COLOR, linestyle="--", linewidth=1.5)
