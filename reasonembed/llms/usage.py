@@ -61,11 +61,21 @@ CREATE TABLE IF NOT EXISTS usage (
 """
 
 
+_STARTED_HERE: set[str] = set()
+
+
 def begin_run(run_id: str | None = None) -> str:
-    """Start a run: set (and return) a new run id (or `run_id`) that this process's step
-    processes inherit. Each `reasonembed generate` is one run, also when several run in one
-    process."""
+    """Start a run: set (and return) the run id that this process's step processes inherit.
+
+    `run_id`, else the id this process was started with (REASONEMBED_RUN_ID set by its caller),
+    else a new one. Each `reasonembed generate` is one run, also when several run in one process:
+    an id this process started before is never reused.
+    """
+    inherited = os.environ.get(RUN_ID_ENV)
+    if run_id is None and inherited and inherited not in _STARTED_HERE:
+        run_id = inherited
     run_id = run_id or uuid.uuid4().hex[:12]
+    _STARTED_HERE.add(run_id)
     os.environ[RUN_ID_ENV] = run_id
     return run_id
 
