@@ -1,0 +1,27 @@
+from reasonembed.llms.base import Completion, ReasonEmbedLLM
+from reasonembed.steps.domain_filter import FilterDomain
+
+
+class _Scripted(ReasonEmbedLLM):
+    """A test double answering from a list (branching only; the real model runs end to end)."""
+
+    answers: list[str]
+
+    def _generate(self, messages_list, settings, seed):
+        return [Completion(text=self.answers.pop(0)) for _ in messages_list]
+
+
+def _row(doc_id: str) -> dict:
+    return {"source_doc_id": doc_id, "source_text": f"text of {doc_id}", "domain": "stackoverflow"}
+
+
+def test_yes_keeps_no_drops_and_nonsense_is_quarantined():
+    llm = _Scripted(model="scripted", answers=["Yes.", "no", "maybe", "perhaps"])
+    step = FilterDomain(name="filter", llm=llm, max_reasks=1)
+    step.load()
+    kept, dropped, unclear = next(step.process([_row("a"), _row("b"), _row("c")]))
+    assert kept["rejected_stage"] is None
+    assert (dropped["rejected_stage"], dropped["rejected_kind"]) == ("domain_filter", "drop")
+    assert dropped["rejected_reason"] == "passage is not about coding"
+    assert (unclear["rejected_kind"], unclear["domain_filter_attempts"]) == ("quarantine", 2)
+    assert "neither yes nor no" in unclear["rejected_reason"]
