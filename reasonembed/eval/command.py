@@ -234,13 +234,6 @@ def run(args: argparse.Namespace) -> int:
         results["tasks"][task] = summary
         per_query[task] = table.per_query()
         # Query ids repeat across tasks: prefix them in the combined run file.
-        runs.append(
-            Run(
-                [f"{task}/{q}" for q in task_run.query_ids],
-                task_run.query_index,
-                task_run.doc_ids,
-                task_run.scores,
-            )
-        )
+        runs.append(task_run.with_task_prefix(task))
         logger.info("%s: nDCG@10 %.2f (%s)", task, 100 * summary["ndcg@10"], summary["timings_s"])
     return finish(args, results, per_query, runs, reports)

@@ -124,12 +124,5 @@ def run(args: argparse.Namespace) -> int:
             )
         results["tasks"][task] = summary
         per_query[task] = table.per_query()
-        runs.append(
-            Run(
-                [f"{task}/{q}" for q in task_run.query_ids],
-                task_run.query_index,
-                task_run.doc_ids,
-                task_run.scores,
-            )
-        )
+        runs.append(task_run.with_task_prefix(task))
     return finish(args, results, per_query, runs, reports)

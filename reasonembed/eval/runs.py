@@ -81,6 +81,13 @@ class Run:
         if not len(self.query_index) == len(self.doc_ids) == len(self.scores):
             raise ValueError("query_index, doc_ids and scores must have the same length")
 
+    def with_task_prefix(self, task: str) -> Run:
+        """The same run with query ids `{task}/{id}` (BRIGHT reuses ids across tasks, so a run
+        file holding several tasks prefixes them)."""
+        return Run(
+            [f"{task}/{q}" for q in self.query_ids], self.query_index, self.doc_ids, self.scores
+        )
+
     def __len__(self) -> int:
         return len(self.scores)
 
