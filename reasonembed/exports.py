@@ -67,12 +67,12 @@ def flagembedding_rows(samples: Iterable[dict], threshold: int) -> Iterable[dict
 def sentence_transformers_rows(
     samples: list[dict], threshold: int, max_negatives: int = 7
 ) -> list[dict]:
-    if not samples:
+    splits = [split_candidates(sample, threshold) for sample in samples]
+    if not splits:
         return []
-    n_negatives = min(max_negatives, min(len(split_candidates(s, threshold)[1]) for s in samples))
+    n_negatives = min(max_negatives, min(len(negatives) for _, negatives in splits))
     rows = []
-    for sample in samples:
-        positives, negatives = split_candidates(sample, threshold)
+    for sample, (positives, negatives) in zip(samples, splits, strict=True):
         for positive in positives:
             row = {"anchor": sample["query"], "positive": positive["text"]}
             for index, negative in enumerate(negatives[:n_negatives], start=1):

@@ -51,7 +51,8 @@ def distilabel_cache_dir(config: FactoryConfig) -> Path:
     return Path(config.cache_dir) / "distilabel"
 
 
-def build_pipeline(config: FactoryConfig) -> Pipeline:
+def build_pipeline(config: FactoryConfig, seeds_file: str | None = None) -> Pipeline:
+    """The pipeline of `config`; `seeds_file`: seed rows already selected (see SelectSeeds)."""
     from reasonembed.steps.annotation import AnnotateRelevance
     from reasonembed.steps.assembly import AssembleSamples, CollectRejections
     from reasonembed.steps.domain_filter import FilterDomain
@@ -76,6 +77,7 @@ def build_pipeline(config: FactoryConfig) -> Pipeline:
             seed_settings=config.seeds.model_dump(mode="json"),
             sampling_seed=config.seed,
             bright=config.bright,
+            seeds_file=seeds_file,
             batch_size=generator_batch,
         )
         last = seeds

@@ -51,14 +51,17 @@ def run(args: argparse.Namespace) -> int:
     return 0 if result["samples"] else 1
 
 
-def preflight(config: FactoryConfig) -> dict[str, dict[str, int]]:
+def preflight(config: FactoryConfig) -> tuple[dict[str, dict[str, int]], Path]:
     """Load and validate every corpus and select the seeds, before any LLM call.
 
-    Returns the seed-selection counts per domain.
+    Returns the seed-selection counts per domain and the JSONL file of the selected seeds
+    (`{cache_dir}/seeds/{config hash}.jsonl`), which the pipeline's first step reads.
     """
+    from reasonembed.output import write_text
     from reasonembed.steps.seeds import select_seeds
 
     counts = {}
+    seeds: list[dict[str, str]] = []
     for run_config in config.domains:
         corpus = load_corpus(run_config.corpus, run_config.domain)
         rows, domain_counts = select_seeds(
@@ -70,20 +73,23 @@ def preflight(config: FactoryConfig) -> dict[str, dict[str, int]]:
                 f"({dict(domain_counts)}); widen seeds.min_chars/max_chars or check the exclusions"
             )
         counts[run_config.domain] = dict(domain_counts)
-    return counts
+        seeds.extend(rows)
+    seeds_file = Path(config.cache_dir) / "seeds" / f"{config_hash(config)}.jsonl"
+    write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in seeds), seeds_file)
+    return counts, seeds_file
 
 
 def generate(config: FactoryConfig, output: Path, use_cache: bool = True) -> dict[str, Any]:
     from reasonembed.pipeline import build_pipeline
 
     started = time.monotonic()
-    seed_counts = preflight(config)
-    pipeline = build_pipeline(config)
+    seed_counts, seeds_file = preflight(config)
+    pipeline = build_pipeline(config, seeds_file=str(seeds_file))
     run_id, step_cache_ok = start_llm_run(config)
     distiset = pipeline.run(use_cache=use_cache and step_cache_ok)
     configure_logging(logging.getLogger().isEnabledFor(logging.DEBUG))
     samples = _rows(distiset, "assemble_samples")
-    rejections = [row for row in _rows(distiset, "collect_rejections") if row.get("stage")]
+    rejections = _rows(distiset, "collect_rejections")
     if any(row.get("query") is None for row in samples):
         raise RuntimeError(
             "a sample without a query reached assembly: refusing to write rows of None"

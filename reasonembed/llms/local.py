@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import PrivateAttr
 
+from reasonembed.forking import DEFAULT_STEP_TORCH_THREADS, limit_torch_threads
 from reasonembed.llms.base import Completion, ReasonEmbedLLM
 from reasonembed.llms.local_model import LOCAL_MODEL_NAME, ensure_local_model
 
@@ -20,6 +21,7 @@ class LocalTransformersLLM(ReasonEmbedLLM):
     model: str = LOCAL_MODEL_NAME
     model_cache_dir: str = ".cache/reasonembed"
     batch_size: int = 8
+    torch_threads: int = DEFAULT_STEP_TORCH_THREADS
 
     _model: Any = PrivateAttr(default=None)
     _tokenizer: Any = PrivateAttr(default=None)
@@ -29,7 +31,7 @@ class LocalTransformersLLM(ReasonEmbedLLM):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        torch.set_num_threads(max(1, torch.get_num_threads()))
+        limit_torch_threads(self.torch_threads)
         path = (
             ensure_local_model(self.model_cache_dir)
             if self.model == LOCAL_MODEL_NAME

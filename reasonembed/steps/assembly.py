@@ -8,7 +8,8 @@ counted or removed, score >= `positive_threshold` positive, the rest negative, m
 dropped sample (no positive, no negative, lexically trivial, ...) is still emitted with its
 `drop_reason`, so the writer can count it; kept samples have `drop_reason` None; each sample's
 candidate removals by reason are in `candidate_removals` (JSON). Queries rejected before
-annotation produce no sample (they are in `CollectRejections`).
+annotation produce no sample (they are in `CollectRejections`, whose output is empty, and so
+absent from the Distiset, when nothing was rejected).
 
 `CollectRejections` emits one row per rejected item: stage, kind ("quarantine" or "drop"),
 reason, domain, source_doc_id, doc_id and the row as JSON (`payload`).
@@ -85,8 +86,6 @@ class AssembleSamples(GlobalStep):
             self._bright_gold = load_bright_gold_ids(self.bright)
 
     def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]
-        if self._filters is None:
-            self.load()
         groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
         for row in inputs:
             groups[(row["domain"], row["source_doc_id"])].append(row)
@@ -198,18 +197,6 @@ class CollectRejections(GlobalStep):
                     "source_doc_id": row["source_doc_id"],
                     "doc_id": None if query_level else row.get("doc_id"),
                     "payload": json.dumps(row, ensure_ascii=False, default=str),
-                }
-            )
-        if not rejected:
-            rejected.append(
-                {
-                    "stage": None,
-                    "kind": None,
-                    "reason": None,
-                    "domain": None,
-                    "source_doc_id": None,
-                    "doc_id": None,
-                    "payload": None,
                 }
             )
         yield rejected

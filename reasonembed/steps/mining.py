@@ -22,6 +22,7 @@ from pydantic import Field, PrivateAttr
 
 from reasonembed.config import DomainRun
 from reasonembed.corpus import load_corpus
+from reasonembed.forking import DEFAULT_STEP_TORCH_THREADS, limit_torch_threads
 from reasonembed.quality import triviality as tv
 from reasonembed.steps.llm_task import REJECTION_COLUMNS, is_rejected, reject
 from reasonembed.textnorm import normalized_text_hash
@@ -40,6 +41,10 @@ CANDIDATE_OUTPUTS = [
     tv.TRIVIALITY_SOURCE_BM25_RANK,
     tv.TRIVIALITY_BM25_TOP_IDS,
 ]
+
+
+RANK_BLOCK = 64  # queries scored against the whole corpus at once (64 x n_docs float32)
+NO_BM25_SIGNALS = {tv.TRIVIALITY_SOURCE_BM25_RANK: None, tv.TRIVIALITY_BM25_TOP_IDS: None}
 
 
 class _DomainIndex:
@@ -66,6 +71,7 @@ class MineCandidates(Step):
     source_ranks: bool = True
     bm25_top_k: int = Field(default=10, ge=1)
     near_duplicate_cosine: float | None = Field(default=0.95, gt=0, le=1)
+    torch_threads: int = Field(default=DEFAULT_STEP_TORCH_THREADS, ge=1)
 
     _encoder: Any = PrivateAttr(default=None)
     _indexes: dict[str, _DomainIndex] = PrivateAttr(default_factory=dict)
@@ -82,6 +88,7 @@ class MineCandidates(Step):
         super().load()
         from reasonembed.retrieval import CachedEncoder, Encoder
 
+        limit_torch_threads(self.torch_threads)
         encoder = Encoder(self.retriever, pooling=self.pooling, max_length=self.max_length)
         self._encoder = CachedEncoder(encoder, self.embedding_cache_dir)
         for entry in self.domain_runs:
@@ -130,6 +137,11 @@ class MineCandidates(Step):
         index = self._indexes[domain]
         query_vectors = self.encode_queries(rows)
         scores, hits = index.dense.search(query_vectors, self.search_top_k)
+        dense_ranks = (
+            self.dense_source_ranks(index, rows, query_vectors)
+            if self.source_ranks
+            else [None] * len(rows)
+        )
         results = []
         for row_number, row in enumerate(rows):
             source_hash = normalized_text_hash(row["source_text"])
@@ -161,7 +173,10 @@ class MineCandidates(Step):
                 ]
                 kept = [pair for position, pair in enumerate(kept) if position not in duplicates]
                 removed += len(duplicates)
-            quality = self.source_signals(index, row, query_vectors[row_number])
+            quality = {
+                tv.TRIVIALITY_SOURCE_DENSE_RANK: dense_ranks[row_number],
+                **(self.bm25_signals(index, row) if self.source_ranks else NO_BM25_SIGNALS),
+            }
             results.append(
                 [
                     {
@@ -185,44 +200,50 @@ class MineCandidates(Step):
         source_row = index.row_of.get(row["source_doc_id"])
         if source_row is not None:
             return index.vectors[source_row]
-        return self._encoder.encode([row["source_text"]])[0]
+        return self._encoder.encoder.encode([row["source_text"]])[0]
 
-    def source_signals(
-        self, index: _DomainIndex, row: dict[str, Any], query_vector: np.ndarray
-    ) -> dict[str, Any]:
-        """The 1-based rank of the source document for its query over the whole corpus, dense
-        and BM25 (None when the source is not in the corpus or ranks are off), and the query's
-        top BM25 doc ids (for the lexical-triviality filter)."""
-        signals = {
-            tv.TRIVIALITY_SOURCE_DENSE_RANK: None,
-            tv.TRIVIALITY_SOURCE_BM25_RANK: None,
-            tv.TRIVIALITY_BM25_TOP_IDS: None,
-        }
-        if not self.source_ranks:
-            return signals
+    def dense_source_ranks(
+        self, index: _DomainIndex, rows: list[dict[str, Any]], query_vectors: np.ndarray
+    ) -> list[int | None]:
+        """Per query, the 1-based rank of its source over the whole corpus by the dense
+        retriever (1 + documents scoring strictly higher; None when the source is not in the
+        corpus). Scored against the corpus matrix a block of queries at a time."""
+        ranks: list[int | None] = [None] * len(rows)
+        source_rows = [index.row_of.get(row["source_doc_id"]) for row in rows]
+        for start in range(0, len(rows), RANK_BLOCK):
+            block = query_vectors[start : start + RANK_BLOCK] @ index.vectors.T
+            for offset, scores in enumerate(block):
+                source_row = source_rows[start + offset]
+                if source_row is not None:
+                    ranks[start + offset] = int((scores > scores[source_row]).sum()) + 1
+        return ranks
+
+    def bm25_signals(self, index: _DomainIndex, row: dict[str, Any]) -> dict[str, Any]:
+        """The source's 1-based BM25 rank over the whole corpus (None when it is not in the
+        corpus) and the query's top BM25 doc ids (for the lexical-triviality filter)."""
+        scores = index.bm25.scores(row["query"])
+        k = min(self.bm25_top_k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
         source_row = index.row_of.get(row["source_doc_id"])
-        bm25_scores = index.bm25.scores(row["query"])
-        top = np.argsort(-bm25_scores, kind="stable")[: self.bm25_top_k]
-        signals[tv.TRIVIALITY_BM25_TOP_IDS] = [index.corpus.doc_ids[i] for i in top]
-        if source_row is not None:
-            dense_scores = index.vectors @ query_vector
-            signals[tv.TRIVIALITY_SOURCE_DENSE_RANK] = (
-                int((dense_scores > dense_scores[source_row]).sum()) + 1
-            )
-            signals[tv.TRIVIALITY_SOURCE_BM25_RANK] = (
-                int((bm25_scores > bm25_scores[source_row]).sum()) + 1
-            )
-        return signals
+        return {
+            tv.TRIVIALITY_SOURCE_BM25_RANK: None
+            if source_row is None
+            else int((scores > scores[source_row]).sum()) + 1,
+            tv.TRIVIALITY_BM25_TOP_IDS: [index.corpus.doc_ids[i] for i in top],
+        }
 
     def encode_queries(self, rows: list[dict[str, Any]]) -> np.ndarray:
         """Query vectors [len(rows), dim], each query with its own instruction (batched per
-        instruction)."""
+        instruction). Not cached: queries are encoded once, and a rerun of this step is served
+        by distilabel's step cache (the corpus, encoded once per model, is what the cache is for)."""
         by_instruction: dict[str, list[int]] = defaultdict(list)
         for position, row in enumerate(rows):
             by_instruction[row["instruction"]].append(position)
-        vectors = np.zeros((len(rows), self._encoder.encoder.dim), dtype=np.float32)
+        encoder = self._encoder.encoder
+        vectors = np.zeros((len(rows), encoder.dim), dtype=np.float32)
         for instruction, positions in by_instruction.items():
-            vectors[positions] = self._encoder.encode_queries(
+            vectors[positions] = encoder.encode_queries(
                 [rows[position]["query"] for position in positions],
                 instruction,
                 batch_size=self.encode_batch_size,

@@ -15,7 +15,7 @@ import random
 import re
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from reasonembed.domains import Domain, DomainRegistry
 from reasonembed.steps.llm_task import REJECTION_COLUMNS, ReMixerLLMTask
@@ -49,10 +49,14 @@ def query_problem(text: str) -> str | None:
 class _DomainAware(ReMixerLLMTask):
     custom_domains: list[dict[str, Any]] = Field(default_factory=list)
 
+    _registry: DomainRegistry | None = PrivateAttr(default=None)
+
     def domain(self, name: str) -> Domain:
-        return DomainRegistry([Domain.model_validate(entry) for entry in self.custom_domains]).get(
-            name
-        )
+        """The named domain (built-in or custom); the registry is built once per step."""
+        if self._registry is None:
+            custom = [Domain.model_validate(entry) for entry in self.custom_domains]
+            self._registry = DomainRegistry(custom)
+        return self._registry.get(name)
 
 
 class GenerateQueries(_DomainAware):

@@ -9,6 +9,7 @@ whatever the file order). Output rows: `source_doc_id`, `source_text`, `domain`.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from collections import Counter
@@ -91,19 +92,26 @@ class SelectSeeds(GeneratorStep):
     """Loads each domain's corpus and yields its seeds (see module docstring).
 
     `domain_runs` and `seed_settings` are the `domains` and `seeds` blocks of a FactoryConfig,
-    as plain data so the step serialises into pipeline.yaml.
+    as plain data so the step serialises into pipeline.yaml. `seeds_file`: a JSONL of seed rows
+    already selected from these settings (`reasonembed generate` selects them while validating
+    the corpora, before any LLM call, and passes them here rather than reading every corpus
+    again); None: select them here.
     """
 
     domain_runs: list[dict[str, Any]]
     seed_settings: dict[str, Any] = Field(default_factory=dict)
     sampling_seed: int = 42
     bright: str | None = None
+    seeds_file: str | None = None
 
     @property
     def outputs(self) -> list[str]:
         return ["source_doc_id", "source_text", "domain"]
 
     def all_seeds(self) -> list[dict[str, str]]:
+        if self.seeds_file:
+            with open(self.seeds_file, encoding="utf-8") as handle:
+                return [json.loads(line) for line in handle if line.strip()]
         settings = SeedConfig.model_validate(self.seed_settings)
         rows: list[dict[str, str]] = []
         for entry in self.domain_runs:

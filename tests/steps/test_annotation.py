@@ -62,6 +62,12 @@ def _judgement_row(doc_id: str, rank: int) -> dict:
     }
 
 
+def _assembler() -> AssembleSamples:
+    step = AssembleSamples(name="assemble")
+    step.load()
+    return step
+
+
 def test_unparseable_answer_is_reasked_then_quarantined_and_never_a_label():
     llm = ScriptedLLM(
         model="scripted",
@@ -86,7 +92,7 @@ def test_unparseable_answer_is_reasked_then_quarantined_and_never_a_label():
     assert bad["annotation_attempts"] == 2
     assert llm.answers == []
 
-    sample = next(AssembleSamples(name="assemble").process(rows))[0]
+    sample = next(_assembler().process(rows))[0]
     assert [c["doc_id"] for c in sample["candidates"]] == ["d1", "d3"]
     assert (sample["n_positives"], sample["n_negatives"], sample["n_annotation_quarantined"]) == (
         1,
@@ -107,7 +113,7 @@ def test_query_without_negative_is_dropped_with_reason():
             "annotator_model": "m",
         }
     ]
-    sample = next(AssembleSamples(name="assemble").process(rows))[0]
+    sample = next(_assembler().process(rows))[0]
     assert sample["drop_reason"] == "no_negative"
 
 

@@ -40,7 +40,7 @@ def test_source_is_removed_by_id_and_by_text(tmp_path):
     # the source's rank over the whole corpus: 1 + the documents scoring strictly higher
     source_score = float(
         step._indexes["leetcode"].vectors[0]
-        @ step._encoder.encode_queries([query["query"]], query["instruction"])[0]
+        @ step._encoder.encoder.encode_queries([query["query"]], query["instruction"])[0]
     )
     higher = sum(score > source_score for score in scores)
     assert mined[0]["triviality_source_dense_rank"] == 1 + higher
