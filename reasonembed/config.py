@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -55,6 +55,10 @@ class LLMConfig(_Strict):
     concurrency: requests in flight per step process (`openai`); timeout_s: per attempt;
         max_retries: the `openai` client's retries (backoff with jitter, Retry-After honoured).
     price: USD per million prompt / completion tokens; budget: per run, tokens or USD.
+    chat_template_kwargs: extra arguments of the model's chat template, e.g.
+        `{enable_thinking: false}` for Qwen3 (sent as `extra_body.chat_template_kwargs` by
+        `openai`, to `LLM.chat` by `vllm`, to `apply_chat_template` by `local`); part of the
+        request-cache key.
     """
 
     backend: Literal["local", "openai", "vllm"] = "local"
@@ -71,6 +75,7 @@ class LLMConfig(_Strict):
     batch_size: int = Field(default=8, ge=1)
     price: PriceConfig = Field(default_factory=PriceConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    chat_template_kwargs: dict[str, Any] | None = None
 
 
 class SeedConfig(_Strict):
