@@ -7,3 +7,7 @@ class UserError(Exception):
 
 class BudgetExceeded(UserError):
     """The configured token or cost budget was reached; the partial output is consistent."""
+
+
+class EmptyDataset(UserError):
+    """The run kept no sample: the message names the funnel's largest drop."""

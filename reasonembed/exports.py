@@ -65,12 +65,17 @@ def flagembedding_rows(samples: Iterable[dict], threshold: int) -> Iterable[dict
 
 
 def sentence_transformers_rows(
-    samples: list[dict], threshold: int, max_negatives: int = 7
+    samples: list[dict], threshold: int, max_negatives: int = 7, n_negatives: int | None = None
 ) -> list[dict]:
+    """Rows of `samples` (each needs `query` and `candidates`). `n_negatives`: the number of
+    negative columns (every sample must have at least that many); None: the smallest number of
+    negatives among `samples`, capped at `max_negatives` (the streaming writer passes the whole
+    dataset's)."""
     splits = [split_candidates(sample, threshold) for sample in samples]
     if not splits:
         return []
-    n_negatives = min(max_negatives, min(len(negatives) for _, negatives in splits))
+    if n_negatives is None:
+        n_negatives = min(max_negatives, min(len(negatives) for _, negatives in splits))
     rows = []
     for sample, (positives, negatives) in zip(samples, splits, strict=True):
         for positive in positives:

@@ -2,7 +2,12 @@
 
     select_seeds -> [filter_domain] -> generate_queries -> [generate_reasoning_queries]
         -> filter_queries -> mine_candidates -> annotate_relevance -> assemble_samples
-                                                                   -> collect_rejections
+
+One row per seed flows through every step (mining attaches a query's candidates as a list, the
+annotation step fans them out to the LLM), so every step is a per-row step and memory is bounded
+by batch sizes. `assemble_samples` is the only leaf: one record per seed, whatever happened to it
+(`reasonembed.steps.assembly`); `reasonembed.output_writer` streams its files into the output
+folder.
 
 The pipeline name carries the config hash, so a second run of the same config is served from
 distilabel's cache (under `{cache_dir}/distilabel`), and the LLM request cache (under
@@ -17,28 +22,8 @@ from distilabel.pipeline import Pipeline
 
 from reasonembed.config import FactoryConfig, config_hash
 from reasonembed.llms import build_llm
-from reasonembed.prompts import get_template
 
-STEP_NAMES = (
-    "select_seeds",
-    "filter_domain",
-    "generate_queries",
-    "generate_reasoning_queries",
-    "filter_queries",
-    "mine_candidates",
-    "annotate_relevance",
-    "assemble_samples",
-    "collect_rejections",
-)
-
-
-def prompt_hashes(config: FactoryConfig) -> dict[str, str]:
-    names = {
-        "query_generation": "query_generation",
-        "reasoning_query": "reasoning_query",
-        "annotation": "annotation",
-    }
-    return {key: get_template(name).hash for key, name in names.items()}
+LEAF_STEP = "assemble_samples"
 
 
 def annotation_score_mode(config: FactoryConfig) -> str:
@@ -54,7 +39,7 @@ def distilabel_cache_dir(config: FactoryConfig) -> Path:
 def build_pipeline(config: FactoryConfig, seeds_file: str | None = None) -> Pipeline:
     """The pipeline of `config`; `seeds_file`: seed rows already selected (see SelectSeeds)."""
     from reasonembed.steps.annotation import AnnotateRelevance
-    from reasonembed.steps.assembly import AssembleSamples, CollectRejections
+    from reasonembed.steps.assembly import AssembleSamples
     from reasonembed.steps.domain_filter import FilterDomain
     from reasonembed.steps.mining import MineCandidates
     from reasonembed.steps.queries import GenerateQueries, GenerateReasoningQueries
@@ -65,6 +50,8 @@ def build_pipeline(config: FactoryConfig, seeds_file: str | None = None) -> Pipe
     domain_runs = [run.model_dump(mode="json") for run in config.domains]
     custom = [domain.model_dump(mode="json") for domain in config.custom_domains]
     generator_batch = config.generator.batch_size
+    # annotator.batch_size counts LLM requests: a batch of query rows carries that many judgements
+    queries_per_annotation_batch = max(1, config.annotator.batch_size // config.mining.n_candidates)
     with Pipeline(
         name=f"{config.name}-{digest}",
         description="ReMixer: conditioned query generation, source-free candidate mining, "
@@ -142,16 +129,15 @@ def build_pipeline(config: FactoryConfig, seeds_file: str | None = None) -> Pipe
             max_document_chars=config.annotation.max_document_chars,
             max_reasks=config.annotation.max_reasks,
             max_new_tokens=config.annotator.max_new_tokens,
-            input_batch_size=config.annotator.batch_size,
+            input_batch_size=queries_per_annotation_batch,
         )
         assemble = AssembleSamples(
-            name="assemble_samples",
+            name=LEAF_STEP,
             positive_threshold=config.annotation.positive_threshold,
             quality=quality,
             bright=config.bright,
             config_hash=digest,
-            prompt_hashes=prompt_hashes(config),
+            input_batch_size=queries_per_annotation_batch,
         )
-        rejections = CollectRejections(name="collect_rejections")
-        last >> mining >> annotation >> [assemble, rejections]
+        last >> mining >> annotation >> assemble
     return pipeline

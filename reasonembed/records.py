@@ -5,10 +5,14 @@ Stage rows (inside the distilabel pipeline):
     seed              source_doc_id, source_text, domain
     query             + query, reasoning_query, instruction, target_length, education_level,
                         generator_model
-    candidate         + doc_id, doc_text, retrieval_rank (1-based, after the source is removed),
-                        retrieval_score
-    judgement         + relevance_score (int 1-5 or None), relevance_analysis, annotator_model,
-                        annotation_error (None, or why the answer was rejected)
+    mined query       + candidates: list of {doc_id, text, retrieval_rank (1-based, after the
+                        source is removed), retrieval_score}   (one row per query, not per
+                        candidate: memory stays bounded by batch sizes)
+    annotated query   + each candidate's relevance_score (int 1-5 or None), relevance_analysis,
+                        annotation_error (None, or why the answer was rejected) and
+                        annotation_status ("judged", "quarantine", "deferred"); annotator_model
+    leaf record       domain, source_doc_id, status, sample (JSON), rejections (JSON): see
+                        reasonembed/steps/assembly.py
 
 The `raw` config holds one sample per query: the query fields, `candidates` (list of
 CANDIDATE_STRUCT), counts, and lineage (LINEAGE_COLUMNS). Quality metrics (triviality,
@@ -31,7 +35,6 @@ from __future__ import annotations
 import pyarrow as pa
 
 # --- stage columns -------------------------------------------------------------------------
-CORPUS_COLUMNS = ("doc_id", "text", "domain")
 SEED_COLUMNS = ("source_doc_id", "source_text", "domain")
 QUERY_COLUMNS = SEED_COLUMNS + (
     "query",
@@ -40,13 +43,6 @@ QUERY_COLUMNS = SEED_COLUMNS + (
     "target_length",
     "education_level",
     "generator_model",
-)
-CANDIDATE_COLUMNS = QUERY_COLUMNS + ("doc_id", "doc_text", "retrieval_rank", "retrieval_score")
-JUDGEMENT_COLUMNS = CANDIDATE_COLUMNS + (
-    "relevance_score",
-    "relevance_analysis",
-    "annotator_model",
-    "annotation_error",
 )
 
 # --- the raw config ------------------------------------------------------------------------
@@ -92,6 +88,7 @@ RAW_SCHEMA = pa.schema(
             "prompt_hashes",
             pa.struct(
                 [
+                    ("domain_filter", pa.string()),
                     ("query_generation", pa.string()),
                     ("reasoning_query", pa.string()),
                     ("annotation", pa.string()),
@@ -102,6 +99,33 @@ RAW_SCHEMA = pa.schema(
         ("config_hash", pa.string()),
     ]
 )
+# Bookkeeping columns of `raw` besides the quality metrics: quarantined judgements, candidate
+# removals (counts by reason as JSON, and each removed doc_id with its reason), and per LLM stage
+# the attempts, tokens and cached requests that made the sample.
+USAGE_STAGES = ("domain_filter", "query", "reasoning", "annotation")
+USAGE_FIELDS = ("attempts", "prompt_tokens", "completion_tokens", "cached_requests")
+RAW_BOOKKEEPING_FIELDS = (
+    pa.field("n_annotation_quarantined", pa.int32()),
+    pa.field("source_copies_removed", pa.int32()),
+    pa.field("candidate_removals", pa.string()),
+    pa.field(
+        "removed_candidates",
+        pa.list_(pa.struct([("doc_id", pa.string()), ("reason", pa.string())])),
+    ),
+    *(pa.field(f"{stage}_{name}", pa.int64()) for stage in USAGE_STAGES for name in USAGE_FIELDS),
+)
+
+
+def raw_schema() -> pa.Schema:
+    """The full schema of `raw`: RAW_SCHEMA, the quality metrics, the bookkeeping columns."""
+    from reasonembed.quality.filters import QUALITY_FIELDS
+
+    fields = list(RAW_SCHEMA)
+    for field in (*QUALITY_FIELDS, *RAW_BOOKKEEPING_FIELDS):
+        if field.name not in RAW_SCHEMA.names:
+            fields.append(field)
+    return pa.schema(fields)
+
 
 # --- training exports ----------------------------------------------------------------------
 REASONEMBED_COLUMNS = (

@@ -7,8 +7,8 @@ requests and goes further. A step whose role's budget is spent sends nothing mor
 marked `rejected_kind = "deferred"` (see steps/llm_task.py). Overshoot is bounded by one batch
 per step process, since the check runs before each batch.
 
-`split_deferred(samples, rejections)` makes the output consistent: a query any of whose rows was
-deferred is left out whole (never a sample with a part of its candidates judged), and deferred
+The output stays consistent: a query any of whose rows was deferred is left out whole (never a
+sample with a part of its candidates judged: steps/assembly.py marks it "deferred"), and deferred
 rows are not reported as rejections (they are work for the next run). A run that deferred
 anything must not be replayed from distilabel's step cache, which would return the deferred rows
 again: `mark_partial` / `is_partial` / `clear_partial` keep that fact next to the caches.
@@ -49,28 +49,6 @@ class Budget:
         if self.max_cost_usd is not None and cost_usd >= self.max_cost_usd:
             return f"${cost_usd:.4f} spent, budget ${self.max_cost_usd:.4f}"
         return None
-
-
-def split_deferred(
-    samples: list[dict[str, Any]], rejections: list[dict[str, Any]]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
-    """(samples to write, rejections to write, summary) for a run that may have deferred rows.
-
-    `samples` are AssembleSamples rows, `rejections` CollectRejections rows (stage, kind,
-    reason, domain, source_doc_id, doc_id). Summary: `deferred_rows`, `deferred_queries` and the
-    distinct `reasons`.
-    """
-    deferred = [row for row in rejections if row.get("kind") == DEFERRED_KIND]
-    incomplete = {(row["domain"], row["source_doc_id"]) for row in deferred}
-    kept = [s for s in samples if (s["domain"], s["source_doc_id"]) not in incomplete]
-    others = [row for row in rejections if row.get("kind") != DEFERRED_KIND]
-    summary = {
-        "deferred_rows": len(deferred),
-        "deferred_queries": len(incomplete),
-        "reasons": sorted({row["reason"].split(" (")[0] for row in deferred}),
-        "complete": not deferred,
-    }
-    return kept, others, summary
 
 
 def _marker(cache_dir: str | Path, config_hash: str) -> Path:

@@ -1,10 +1,9 @@
 """The two calls `reasonembed generate` makes around a pipeline run for LLM accounting.
 
     run_id, step_cache_ok = start_llm_run(config)
-    distiset = pipeline.run(use_cache=use_cache and step_cache_ok)
-    ...  # samples (assemble_samples rows), rejections (collect_rejections rows)
-    samples, rejections, llm_stats = finish_llm_run(config, run_id, samples, rejections)
-    stats.update(llm_stats)   # before writing the output
+    pipeline.run(use_cache=use_cache and step_cache_ok)
+    ...  # the output writer streams the leaf records: FunnelCounts
+    llm_stats = finish_llm_run(config, run_id, counts)   # stats sections
 
 `start_llm_run` sets the run id that every step process inherits (the usage ledger and the
 budgets are per run) and says whether distilabel's step cache may be used. Not after a run that
@@ -17,8 +16,8 @@ removed here; the request cache still serves every request that completed, so no
 twice. A "running" marker (written here, removed by `finish_llm_run`) tells the next run that
 this one did not finish.
 
-`finish_llm_run` leaves out the queries that are incomplete because of deferred rows (the next
-run completes them), records or clears the partial-run marker, and returns the stats sections:
+`finish_llm_run` records or clears the partial-run marker (queries with deferred rows are left
+out of the output by the writer: the next run completes them) and returns the stats sections:
 `llm_usage` (requests, cached, retries, failed, deferred, tokens and cost per stage, per role
 and in total, for this run), `deferred` (rows, queries, reasons; `complete` False when the
 output is partial) and `annotation_prompt_layout` (prompt tokens per judgement and the share of
@@ -35,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from reasonembed.config import FactoryConfig, config_hash
-from reasonembed.llms.budget import clear_partial, is_partial, mark_partial, split_deferred
+from reasonembed.llms.budget import clear_partial, is_partial, mark_partial
 from reasonembed.llms.prompt_layout import annotation_prefix_report, chars_per_token_counter
 from reasonembed.llms.usage import begin_run, usage_report
 
@@ -79,29 +78,33 @@ def step_cache_folder(config: FactoryConfig) -> Path:
     return distilabel_cache_dir(config) / f"{config.name}-{config_hash(config)}"
 
 
-def finish_llm_run(
-    config: FactoryConfig,
-    run_id: str,
-    samples: list[dict[str, Any]],
-    rejections: list[dict[str, Any]],
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
-    kept, others, deferred = split_deferred(samples, rejections)
+def finish_llm_run(config: FactoryConfig, run_id: str, counts) -> dict[str, Any]:
+    """Close the run: record or clear the partial-run marker and return the stats sections
+    `llm_usage`, `deferred` and `annotation_prompt_layout`. `counts`: the output writer's
+    FunnelCounts (deferred rows and reasons, the samples measured for prefix sharing)."""
+    deferred_queries = counts.statuses.get("deferred", 0)
+    deferred = {
+        "deferred_rows": counts.deferred_rows,
+        "deferred_queries": deferred_queries,
+        "reasons": sorted(counts.deferred_reasons),
+        "complete": deferred_queries == 0,
+    }
     digest = config_hash(config)
     if deferred["complete"]:
         clear_partial(config.cache_dir, digest)
     else:
         mark_partial(config.cache_dir, digest, deferred)
     _running_marker(config).unlink(missing_ok=True)
-    stats = {
+    return {
         "llm_usage": usage_report(request_cache_file(config), run_id),
         "deferred": deferred,
-        "annotation_prompt_layout": annotation_layout(config, kept),
+        "annotation_prompt_layout": annotation_layout(config, counts.layout_samples),
     }
-    return kept, others, stats
 
 
 def annotation_layout(config: FactoryConfig, samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """The prefix-sharing report of the annotation prompts of `samples`' candidates."""
+    """The prefix-sharing report of the annotation prompts of `samples` (domain, query, texts:
+    the candidates' texts), as the annotation step renders them."""
     from reasonembed.steps.annotation import AnnotateRelevance
 
     step = AnnotateRelevance(
@@ -111,9 +114,9 @@ def annotation_layout(config: FactoryConfig, samples: list[dict[str, Any]]) -> d
         max_document_chars=config.annotation.max_document_chars,
     )
     rows = [
-        {"domain": sample["domain"], "query": sample["query"], "doc_text": candidate["text"]}
+        {"domain": sample["domain"], "query": sample["query"], "doc_text": text}
         for sample in samples
-        for candidate in sample.get("candidates") or []
+        for text in sample["texts"]
     ]
     return annotation_prefix_report(rows, step.render, chars_per_token_counter(4.0))
 

@@ -105,11 +105,13 @@ class TrivialityConfig(BaseModel):
 @dataclass
 class FilterOutcome:
     """sample: the kept sample (trimmed, metrics filled) or None; reason: why it was dropped;
-    removed: candidates removed by reason."""
+    removed: candidates removed by reason; checked: the trimmed sample, metrics filled, also when
+    dropped (`removed_candidates` lists each removed candidate's doc_id and reason)."""
 
     sample: dict | None
     reason: str | None = None
     removed: Counter = field(default_factory=Counter)
+    checked: dict | None = None  # the trimmed sample with its metrics, kept or not
 
 
 @dataclass
@@ -246,26 +248,30 @@ def filter_sample(
     kept: list[dict] = []
     duplicate_ids: list[str] = sorted(known_duplicates)
     gold_ids: list[str] = []
+    removed_candidates: list[dict] = []
     for candidate in out.get("candidates") or ():
         doc_id = candidate.get("doc_id")
+        why = None
         if doc_id == source_id:
-            removed[REMOVED_SOURCE_DOCUMENT] += 1
-            continue
-        if config.drop_source_duplicates and (
+            why = REMOVED_SOURCE_DOCUMENT
+        elif config.drop_source_duplicates and (
             doc_id in known_duplicates
             or normalized_text_hash(candidate.get("text") or "") == source_hash
         ):
-            removed[REMOVED_SOURCE_DUPLICATE] += 1
+            why = REMOVED_SOURCE_DUPLICATE
             if doc_id not in known_duplicates:
                 duplicate_ids.append(doc_id)
-            continue
-        if doc_id in gold:
+        elif doc_id in gold:
             gold_ids.append(doc_id)
             if config.strict:
-                removed[REMOVED_BRIGHT_GOLD] += 1
-                continue
+                why = REMOVED_BRIGHT_GOLD
+        if why is not None:
+            removed[why] += 1
+            removed_candidates.append({"doc_id": doc_id, "reason": why})
+            continue
         kept.append(candidate)
     out["candidates"] = kept
+    out["removed_candidates"] = removed_candidates
     out[tv.TRIVIALITY_SOURCE_DUPLICATE_IDS] = duplicate_ids
     out[tv.TRIVIALITY_SOURCE_DUPLICATES] = len(duplicate_ids)
     out[DECONTAMINATION_BRIGHT_GOLD_IDS] = gold_ids
@@ -293,8 +299,8 @@ def filter_sample(
         if all(0 < rank <= config.lexical_top_k for rank in positive_bm25):
             reason = DROP_LEXICALLY_TRIVIAL
     if reason is not None:
-        return FilterOutcome(sample=None, reason=reason, removed=removed)
-    return FilterOutcome(sample=out, removed=removed)
+        return FilterOutcome(sample=None, reason=reason, removed=removed, checked=out)
+    return FilterOutcome(sample=out, removed=removed, checked=out)
 
 
 def filter_samples(

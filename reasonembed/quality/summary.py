@@ -109,3 +109,28 @@ def summarize(
         summary["drops"] = stats["drops"]
         summary["candidate_drops"] = stats["candidate_drops"]
     return summary
+
+
+def summarize_raw(
+    raw_folder,
+    counts: DropCounts | None = None,
+    bright_seed_ids: Mapping[str, Collection[str]] | None = None,
+) -> dict:
+    """`summarize` over the `raw` shards in `raw_folder`, reading only the metric columns (a few
+    numbers per sample, never the candidates' texts)."""
+    import pyarrow.parquet as pq
+
+    from reasonembed.records import raw_schema
+
+    wanted = {
+        "domain",
+        "source_doc_id",
+        *tv.TRIVIALITY_SCALAR_METRICS,
+        *tv.TRIVIALITY_LIST_METRICS,
+        DECONTAMINATION_BRIGHT_GOLD_CANDIDATES,
+        DECONTAMINATION_BRIGHT_MATCH_ID,
+        DECONTAMINATION_BRIGHT_METHOD,
+    }
+    columns = [name for name in raw_schema().names if name in wanted]
+    table = pq.read_table(raw_folder, columns=columns)
+    return summarize(table.to_pylist(), counts, bright_seed_ids=bright_seed_ids)

@@ -15,11 +15,13 @@ pipeline end to end, not labels worth training on.
 """
 
 import re
+from collections import defaultdict
 from typing import Any, Literal
 
 from distilabel.steps import StepInput
 
-from reasonembed.steps.llm_task import REJECTION_COLUMNS
+from reasonembed.records import USAGE_FIELDS
+from reasonembed.steps.llm_task import REJECTION_COLUMNS, is_rejected
 from reasonembed.steps.queries import _DomainAware
 
 SCORE_TAG = re.compile(r"<score>\s*([1-5])\s*</score>\s*$")
@@ -69,6 +71,16 @@ def parse_relevance(text: str) -> tuple[int | None, str | None]:
 
 
 class AnnotateRelevance(_DomainAware):
+    """One row per query in, the same row out with every candidate judged.
+
+    Each candidate of a query row (its `candidates` list, from mining) becomes one LLM request;
+    all the requests of a batch of query rows go out together. Each candidate gets
+    `relevance_score` (1-5, None when not judged), `relevance_analysis`, `annotation_error` and
+    `annotation_status` ("judged", "quarantine": the answer failed its parser after the re-asks,
+    or "deferred": no answer this run). The query row gets `annotator_model` and the summed
+    `annotation_*` accounting columns.
+    """
+
     stage: str = "annotation"
     template_name: str = "annotation"
     score_mode: Literal["tag", "forced"] = "tag"
@@ -76,19 +88,54 @@ class AnnotateRelevance(_DomainAware):
 
     @property
     def inputs(self) -> list[str]:
-        return ["query", "doc_text", "domain"]
+        return ["query", "domain", "candidates"]
 
     @property
     def outputs(self) -> list[str]:
-        return [
-            "relevance_score",
-            "relevance_analysis",
-            "annotator_model",
-            "annotation_error",
-            "relevance_score_source",
-            *REJECTION_COLUMNS,
-            *self.stage_columns,
+        return ["candidates", "annotator_model", *REJECTION_COLUMNS, *self.stage_columns]
+
+    def process(self, inputs: StepInput):  # type: ignore[override]
+        rows = [dict(row) for row in inputs]
+        judgements = [
+            {
+                "domain": row["domain"],
+                "query": row["query"],
+                "doc_text": candidate["text"],
+                "query_position": position,
+            }
+            for position, row in enumerate(rows)
+            if not is_rejected(row)
+            for candidate in row["candidates"] or ()
         ]
+        judged = self.ask(judgements) if judgements else []
+        if self.score_mode == "forced":
+            judged = self.force_scores(judged)
+        by_query: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for judgement in judged:
+            by_query[judgement["query_position"]].append(judgement)
+        yield [self.merge(row, by_query.get(position, [])) for position, row in enumerate(rows)]
+
+    def merge(self, row: dict[str, Any], judgements: list[dict[str, Any]]) -> dict[str, Any]:
+        """The query row with its candidates' judgements and the summed accounting."""
+        merged = {name: row.get(name) for name in REJECTION_COLUMNS}
+        merged.update({**row, "annotator_model": self.llm.model_name if judgements else None})
+        for name in USAGE_FIELDS:
+            merged[f"{self.stage}_{name}"] = sum(j[f"{self.stage}_{name}"] for j in judgements)
+        merged[f"{self.stage}_prompt_hash"] = self.template.hash
+        if is_rejected(row):
+            return merged
+        merged["candidates"] = [
+            {
+                **candidate,
+                "relevance_score": judgement.get("relevance_score"),
+                "relevance_analysis": judgement.get("relevance_analysis"),
+                "annotation_error": judgement.get("annotation_error")
+                or judgement.get("rejected_reason"),
+                "annotation_status": judgement.get("rejected_kind") or "judged",
+            }
+            for candidate, judgement in zip(row["candidates"], judgements, strict=True)
+        ]
+        return merged
 
     def render(self, row: dict[str, Any]) -> str:
         domain = self.domain(row["domain"])
@@ -122,12 +169,6 @@ class AnnotateRelevance(_DomainAware):
             "relevance_analysis": text,
             "annotator_model": self.llm.model_name,
         }
-
-    def process(self, inputs: StepInput):  # type: ignore[override]
-        for rows in super().process(inputs):
-            if self.score_mode == "forced":
-                rows = self.force_scores(rows)
-            yield rows
 
     def force_scores(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         todo = [index for index, row in enumerate(rows) if row.get("rejected_stage") is None]

@@ -1,36 +1,46 @@
-"""Assembly: judgements -> one `raw` sample per query; and the collection of rejected rows.
+"""Assembly: one annotated query row -> one leaf record (the pipeline's only output).
 
-`AssembleSamples` groups a query's judgement rows (key: domain, source_doc_id), keeps the
-candidates that got a score (quarantined judgements never become labels), orders them by
-retrieval rank, and passes the sample through the quality filters
+`AssembleSamples` is an ordinary per-row step (memory bounded by its batch): each query row,
+with its judged `candidates`, becomes a `raw` sample passed through the quality filters
 (`reasonembed.quality.filters.filter_sample`: source duplicates removed, BRIGHT gold candidates
-counted or removed, score >= `positive_threshold` positive, the rest negative, metrics filled). A
-dropped sample (no positive, no negative, lexically trivial, ...) is still emitted with its
-`drop_reason`, so the writer can count it; kept samples have `drop_reason` None; each sample's
-candidate removals by reason are in `candidate_removals` (JSON). Queries rejected before
-annotation produce no sample (they are in `CollectRejections`, whose output is empty, and so
-absent from the Distiset, when nothing was rejected).
+counted or removed, score >= the positive threshold positive, the rest negative, metrics filled).
 
-`CollectRejections` emits one row per rejected item: stage, kind ("quarantine" or "drop"),
-reason, domain, source_doc_id, doc_id and the row as JSON (`payload`).
+Every input row yields exactly one record (LEAF_COLUMNS), whatever happened to it, so the output
+folder writer (`reasonembed.output_writer`) can count the whole funnel from this step alone:
+
+    status     "kept"      a sample of the dataset
+               "dropped"   assembled, then dropped by a filter (reason in its rejection entry)
+               "rejected"  rejected before assembly (domain filter, query generation, query
+                           filter, mining): one rejection entry
+               "deferred"  work for the next run (budget reached, server down): never data
+    sample     the sample as JSON (kept and dropped; "" otherwise)
+    rejections JSON list of rejection entries {stage, kind, reason, domain, source_doc_id,
+               doc_id, payload}: quarantined or deferred judgements, the drop of the sample, or
+               the query's own rejection
+
+Nested data travels as JSON text so the leaf's parquet schema is the same in every batch
+(distilabel's write buffer infers a schema per 50 rows and cannot reconcile a column that is
+all null in one file with strings in the next).
 """
 
+
 import json
-from collections import defaultdict
 from typing import Any
 
-from distilabel.steps import GlobalStep, StepInput
+from distilabel.steps import Step, StepInput
 from distilabel.typing import StepOutput
 from pydantic import Field, PrivateAttr
 
 from reasonembed import __version__
+from reasonembed.llms.budget import DEFERRED_KIND
 from reasonembed.quality import triviality as tv
 from reasonembed.quality.decontamination import DECONTAMINATION_COLUMNS
 from reasonembed.quality.filters import TrivialityConfig, filter_sample
+from reasonembed.records import USAGE_FIELDS, USAGE_STAGES
 from reasonembed.steps.llm_task import is_rejected
 from reasonembed.textnorm import stable_hash
 
-QUERY_LEVEL_STAGES = {"domain_filter", "query", "reasoning", "query_filter", "mining"}
+QUERY_LEVEL_STAGES = ("domain_filter", "query", "reasoning", "query_filter", "mining")
 # query-level quality columns written by the query filter and the mining step
 QUERY_QUALITY_COLUMNS = (
     tv.TRIVIALITY_SOURCE_COPY_CHARS,
@@ -42,38 +52,60 @@ QUERY_QUALITY_COLUMNS = (
     tv.TRIVIALITY_SOURCE_DUPLICATE_IDS,
     *DECONTAMINATION_COLUMNS,
 )
-USAGE_STAGES = ("domain_filter", "query", "reasoning", "annotation")
-USAGE_FIELDS = ("attempts", "prompt_tokens", "completion_tokens", "cached_requests")
+# raw's prompt_hashes struct field -> the stage whose `{stage}_prompt_hash` column fills it
+PROMPT_HASH_STAGES = {
+    "domain_filter": "domain_filter",
+    "query_generation": "query",
+    "reasoning_query": "reasoning",
+    "annotation": "annotation",
+}
+LEAF_COLUMNS = ("domain", "source_doc_id", "status", "sample", "rejections")
+CANDIDATE_FIELDS = (
+    "doc_id",
+    "text",
+    "retrieval_rank",
+    "retrieval_score",
+    "relevance_score",
+    "relevance_analysis",
+)
+STATUSES = ("kept", "dropped", "rejected", "deferred")
 
 
 def sample_id(domain: str, source_doc_id: str, query: str) -> str:
     return stable_hash(domain, source_doc_id, query)[:16]
 
 
-class AssembleSamples(GlobalStep):
+def rejection_entry(
+    row: dict[str, Any], stage: str, kind: str, reason: str, doc_id: str | None = None
+) -> dict[str, Any]:
+    """One row of the quarantine file (records.QUARANTINE_SCHEMA); payload is `row` as JSON."""
+    return {
+        "stage": stage,
+        "kind": kind,
+        "reason": reason,
+        "domain": row.get("domain"),
+        "source_doc_id": row.get("source_doc_id"),
+        "doc_id": doc_id,
+        "payload": json.dumps(row, ensure_ascii=False, default=str),
+    }
+
+
+class AssembleSamples(Step):
     positive_threshold: int = Field(default=3, ge=2, le=5)
     quality: dict[str, Any] = Field(default_factory=dict)
     bright: str | None = None
     config_hash: str = ""
-    prompt_hashes: dict[str, str] = Field(default_factory=dict)
 
     _filters: TrivialityConfig | None = PrivateAttr(default=None)
     _bright_gold: dict[str, set[str]] | None = PrivateAttr(default=None)
 
     @property
     def inputs(self) -> list[str]:
-        return ["domain", "source_doc_id", "query", "relevance_score"]
+        return ["domain", "source_doc_id"]
 
     @property
     def outputs(self) -> list[str]:
-        return [
-            "sample_id",
-            "candidates",
-            "n_positives",
-            "n_negatives",
-            "drop_reason",
-            "candidate_removals",
-        ]
+        return list(LEAF_COLUMNS)
 
     def load(self) -> None:
         super().load()
@@ -86,117 +118,84 @@ class AssembleSamples(GlobalStep):
             self._bright_gold = load_bright_gold_ids(self.bright)
 
     def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]
-        groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-        for row in inputs:
-            groups[(row["domain"], row["source_doc_id"])].append(row)
-        samples = []
-        for (domain, source_doc_id), rows in sorted(groups.items()):
-            if any(
-                is_rejected(row) and row["rejected_stage"] in QUERY_LEVEL_STAGES for row in rows
-            ):
-                continue
-            samples.append(self.assemble(domain, source_doc_id, rows))
-        yield samples
+        yield [self.record(row) for row in inputs]
 
-    def assemble(
-        self, domain: str, source_doc_id: str, rows: list[dict[str, Any]]
-    ) -> dict[str, Any]:
-        """One sample from a query's judgement rows, passed through the quality filters: kept
-        (drop_reason None) or dropped with the filter's reason."""
-        first = rows[0]
-        judged = sorted(
-            (row for row in rows if not is_rejected(row)), key=lambda row: row["retrieval_rank"]
-        )
-        candidates = [
-            {
-                "doc_id": row["doc_id"],
-                "text": row["doc_text"],
-                "retrieval_rank": row["retrieval_rank"],
-                "retrieval_score": row["retrieval_score"],
-                "relevance_score": row["relevance_score"],
-                "relevance_analysis": row["relevance_analysis"],
-            }
-            for row in judged
+    def record(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The leaf record of one query row (see the module docstring)."""
+        keys = {"domain": row["domain"], "source_doc_id": row["source_doc_id"]}
+        if is_rejected(row):
+            entry = rejection_entry(
+                row, row["rejected_stage"], row["rejected_kind"], row["rejected_reason"]
+            )
+            status = "deferred" if row["rejected_kind"] == DEFERRED_KIND else "rejected"
+            return {**keys, "status": status, "sample": "", "rejections": _dumps([entry])}
+        candidates = row["candidates"] or []
+        unjudged = [
+            rejection_entry(
+                {**row, "candidates": None, "candidate": candidate},
+                "annotation",
+                candidate["annotation_status"],
+                candidate["annotation_error"] or "",
+                doc_id=candidate["doc_id"],
+            )
+            for candidate in candidates
+            if candidate["annotation_status"] != "judged"
         ]
-        usage = {
-            f"{stage}_{field}": sum(int(row.get(f"{stage}_{field}") or 0) for row in rows)
-            if stage == "annotation"
-            else int(first.get(f"{stage}_{field}") or 0)
-            for stage in USAGE_STAGES
-            for field in USAGE_FIELDS
+        if any(entry["kind"] == DEFERRED_KIND for entry in unjudged):
+            deferred = [entry for entry in unjudged if entry["kind"] == DEFERRED_KIND]
+            return {**keys, "status": "deferred", "sample": "", "rejections": _dumps(deferred)}
+        sample = self.assemble(row)
+        outcome = filter_sample(sample, self._filters, self._bright_gold)
+        checked = {
+            **outcome.checked,
+            "candidate_removals": json.dumps(dict(outcome.removed), sort_keys=True),
         }
-        sample = {
-            "sample_id": sample_id(domain, source_doc_id, first["query"]),
-            "domain": domain,
-            "source_doc_id": source_doc_id,
-            "source_text": first["source_text"],
-            "query": first["query"],
-            "reasoning_query": first.get("reasoning_query"),
-            "instruction": first["instruction"],
-            "target_length": first["target_length"],
-            "education_level": first["education_level"],
-            "candidates": candidates,
-            "n_annotation_quarantined": len(rows) - len(judged),
-            "source_copies_removed": first.get("source_copies_removed"),
-            **{name: first.get(name) for name in QUERY_QUALITY_COLUMNS},
-            "generator_model": first["generator_model"],
-            "annotator_model": next(
-                (row["annotator_model"] for row in rows if row.get("annotator_model")), None
-            ),
-            "retriever_model": first.get("retriever_model"),
-            "prompt_hashes": dict(self.prompt_hashes),
+        if outcome.sample is None:
+            unjudged.append(rejection_entry(checked, "assembly", "drop", outcome.reason))
+            return {
+                **keys,
+                "status": "dropped",
+                "sample": _dumps({**checked, "drop_reason": outcome.reason}),
+                "rejections": _dumps(unjudged),
+            }
+        return {**keys, "status": "kept", "sample": _dumps(checked), "rejections": _dumps(unjudged)}
+
+    def assemble(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The raw sample of an annotated query row (before the quality filters)."""
+        judged = sorted(
+            (c for c in row["candidates"] or () if c["annotation_status"] == "judged"),
+            key=lambda c: c["retrieval_rank"],
+        )
+        return {
+            "sample_id": sample_id(row["domain"], row["source_doc_id"], row["query"]),
+            "domain": row["domain"],
+            "source_doc_id": row["source_doc_id"],
+            "source_text": row["source_text"],
+            "query": row["query"],
+            "reasoning_query": row.get("reasoning_query"),
+            "instruction": row["instruction"],
+            "target_length": row["target_length"],
+            "education_level": row["education_level"],
+            "candidates": [{name: c[name] for name in CANDIDATE_FIELDS} for c in judged],
+            "n_annotation_quarantined": len(row["candidates"] or ()) - len(judged),
+            "source_copies_removed": row.get("source_copies_removed"),
+            **{name: row.get(name) for name in QUERY_QUALITY_COLUMNS},
+            "generator_model": row["generator_model"],
+            "annotator_model": row.get("annotator_model"),
+            "retriever_model": row.get("retriever_model"),
+            "prompt_hashes": {
+                field: row.get(f"{stage}_prompt_hash")
+                for field, stage in PROMPT_HASH_STAGES.items()
+            },
             "factory_version": __version__,
             "config_hash": self.config_hash,
-            **usage,
+            **{
+                f"{stage}_{name}": int(row.get(f"{stage}_{name}") or 0)
+                for stage in USAGE_STAGES
+                for name in USAGE_FIELDS
+            },
         }
-        outcome = filter_sample(sample, self._filters, self._bright_gold)
-        removals = json.dumps(dict(outcome.removed), sort_keys=True)
-        if outcome.sample is None:
-            positives = sum(c["relevance_score"] >= self.positive_threshold for c in candidates)
-            return {
-                **sample,
-                "n_positives": positives,
-                "n_negatives": len(candidates) - positives,
-                "drop_reason": outcome.reason,
-                "candidate_removals": removals,
-            }
-        return {**outcome.sample, "drop_reason": None, "candidate_removals": removals}
 
 
-class CollectRejections(GlobalStep):
-    @property
-    def inputs(self) -> list[str]:
-        return ["domain", "source_doc_id"]
-
-    @property
-    def outputs(self) -> list[str]:
-        return ["stage", "kind", "reason", "doc_id", "payload"]
-
-    def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]
-        seen: set[tuple] = set()
-        rejected = []
-        for row in inputs:
-            if not is_rejected(row):
-                continue
-            query_level = row["rejected_stage"] in QUERY_LEVEL_STAGES
-            key = (
-                row["rejected_stage"],
-                row["domain"],
-                row["source_doc_id"],
-                None if query_level else row.get("doc_id"),
-            )
-            if key in seen:
-                continue
-            seen.add(key)
-            rejected.append(
-                {
-                    "stage": row["rejected_stage"],
-                    "kind": row["rejected_kind"],
-                    "reason": row["rejected_reason"],
-                    "domain": row["domain"],
-                    "source_doc_id": row["source_doc_id"],
-                    "doc_id": None if query_level else row.get("doc_id"),
-                    "payload": json.dumps(row, ensure_ascii=False, default=str),
-                }
-            )
-        yield rejected
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)

@@ -16,9 +16,10 @@ from typing import Any
 from distilabel.steps import StepInput
 from distilabel.steps.tasks import Task
 from distilabel.typing import StepOutput
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from reasonembed.prompts import get_template
+from reasonembed.prompts import PromptTemplate, get_template
+from reasonembed.records import USAGE_FIELDS
 
 REJECTION_COLUMNS = ("rejected_stage", "rejected_kind", "rejected_reason")
 
@@ -38,12 +39,23 @@ class ReMixerLLMTask(Task):
 
     stage: str = ""
     template_name: str = ""
+    prompt_template: str = Field(
+        default="",
+        description="The template's text (filled from reasonembed/prompts at construction): part "
+        "of the step's signature, so editing a template invalidates this step's cached outputs.",
+    )
     max_reasks: int = Field(default=2, ge=0)
     max_new_tokens: int = Field(default=512, ge=1)
 
+    @model_validator(mode="after")
+    def _fill_prompt_template(self) -> "ReMixerLLMTask":
+        if not self.prompt_template and self.template_name:
+            self.prompt_template = get_template(self.template_name).text
+        return self
+
     @property
-    def template(self):
-        return get_template(self.template_name)
+    def template(self) -> PromptTemplate:
+        return PromptTemplate(name=self.template_name, text=self.prompt_template)
 
     def format_input(self, input: dict[str, Any]) -> list[dict[str, str]]:
         return [{"role": "user", "content": self.render(input)}]
@@ -55,10 +67,9 @@ class ReMixerLLMTask(Task):
 
     @property
     def stage_columns(self) -> list[str]:
-        return [
-            f"{self.stage}_{name}"
-            for name in ("attempts", "prompt_tokens", "completion_tokens", "cached_requests")
-        ]
+        """Per-row accounting: attempts, tokens, cached requests and the hash of the prompt
+        template that produced the row."""
+        return [f"{self.stage}_{name}" for name in USAGE_FIELDS] + [f"{self.stage}_prompt_hash"]
 
     @abstractmethod
     def render(self, row: dict[str, Any]) -> str: ...
@@ -77,11 +88,17 @@ class ReMixerLLMTask(Task):
         return {name: None for name in self.outputs if name not in skip}
 
     def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]
+        yield self.ask(inputs)
+
+    def ask(self, inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`inputs` with this step's output columns: each row not rejected before is asked
+        (re-asked up to `max_reasks` times), then accepted, quarantined or deferred."""
         rows = [dict(row) for row in inputs]
         for row in rows:
             for name in REJECTION_COLUMNS:
                 row.setdefault(name, None)
-            row.update({name: 0 for name in self.stage_columns})
+            row.update({f"{self.stage}_{name}": 0 for name in USAGE_FIELDS})
+            row[f"{self.stage}_prompt_hash"] = self.template.hash
         pending = [index for index, row in enumerate(rows) if not is_rejected(row)]
         last_error: dict[int, str] = {}
         last_text: dict[int, str] = {}
@@ -138,7 +155,7 @@ class ReMixerLLMTask(Task):
                         reason,
                     )
                 )
-        yield output
+        return output
 
     def rejected_outputs(self, row: dict[str, Any], text: str, error: str) -> dict[str, Any]:
         """Extra columns for a quarantined row (default none)."""

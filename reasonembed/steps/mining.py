@@ -4,7 +4,10 @@ For each query: dense retrieval through the shared layer (`Instruct: {instructio
 {query}` on the query side, exact FAISS inner product), `search_top_k` searched; every document
 that IS the source (same doc_id, same normalised text under another id, or, when
 `near_duplicate_cosine` is set, cosine >= it with the source: a near copy) is removed; the first
-`n_candidates` are kept, ranked 1..n after the removal. One output row per candidate.
+`n_candidates` are kept, ranked 1..n after the removal. One output row per query: its
+`candidates` are a list of {doc_id, text, retrieval_rank, retrieval_score} (the annotation step
+fans them out to the LLM), so every later stage is an ordinary per-row step and memory is bounded
+by batch sizes, never by the number of judgements.
 
 Triviality signals computed here, because only this step holds the index: the rank of the source
 document for its query over the whole corpus by the dense retriever
@@ -30,10 +33,7 @@ from reasonembed.textnorm import normalized_text_hash
 logger = logging.getLogger(__name__)
 
 CANDIDATE_OUTPUTS = [
-    "doc_id",
-    "doc_text",
-    "retrieval_rank",
-    "retrieval_score",
+    "candidates",
     "retriever_model",
     "source_copies_removed",
     tv.TRIVIALITY_SOURCE_DUPLICATE_IDS,
@@ -113,27 +113,27 @@ class MineCandidates(Step):
         for position, row in enumerate(inputs):
             if not is_rejected(row):
                 by_domain[row["domain"]].append(position)
-        expanded: dict[int, list[dict[str, Any]]] = {}
+        mined: dict[int, dict[str, Any]] = {}
         for domain, positions in by_domain.items():
             rows = [inputs[position] for position in positions]
-            for position, candidates in zip(positions, self.mine(domain, rows), strict=True):
-                expanded[position] = candidates or [
-                    reject(
-                        {**{name: None for name in CANDIDATE_OUTPUTS}, **inputs[position]},
+            for position, row in zip(positions, self.mine(domain, rows), strict=True):
+                mined[position] = (
+                    row
+                    if row["candidates"]
+                    else reject(
+                        row,
                         "mining",
                         "drop",
                         "no candidate left after removing the source document",
                     )
-                ]
-        output = []
-        for position, row in enumerate(inputs):
-            if position in expanded:
-                output.extend(expanded[position])
-            else:
-                output.append({**{name: None for name in CANDIDATE_OUTPUTS}, **row})
-        yield output
+                )
+        yield [
+            mined.get(position) or {**{name: None for name in CANDIDATE_OUTPUTS}, **row}
+            for position, row in enumerate(inputs)
+        ]
 
-    def mine(self, domain: str, rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    def mine(self, domain: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each row with its `candidates` (possibly empty) and the mining columns."""
         index = self._indexes[domain]
         query_vectors = self.encode_queries(rows)
         scores, hits = index.dense.search(query_vectors, self.search_top_k)
@@ -178,21 +178,23 @@ class MineCandidates(Step):
                 **(self.bm25_signals(index, row) if self.source_ranks else NO_BM25_SIGNALS),
             }
             results.append(
-                [
-                    {
-                        **row,
-                        **{name: row.get(name) for name in REJECTION_COLUMNS},
-                        "doc_id": index.corpus.doc_ids[hit],
-                        "doc_text": index.corpus.texts[hit],
-                        "retrieval_rank": rank,
-                        "retrieval_score": score,
-                        "retriever_model": self.retriever,
-                        "source_copies_removed": removed,
-                        tv.TRIVIALITY_SOURCE_DUPLICATE_IDS: duplicate_ids,
-                        **quality,
-                    }
-                    for rank, (hit, score) in enumerate(kept[: self.n_candidates], start=1)
-                ]
+                {
+                    **row,
+                    **{name: row.get(name) for name in REJECTION_COLUMNS},
+                    "candidates": [
+                        {
+                            "doc_id": index.corpus.doc_ids[hit],
+                            "text": index.corpus.texts[hit],
+                            "retrieval_rank": rank,
+                            "retrieval_score": score,
+                        }
+                        for rank, (hit, score) in enumerate(kept[: self.n_candidates], start=1)
+                    ],
+                    "retriever_model": self.retriever,
+                    "source_copies_removed": removed,
+                    tv.TRIVIALITY_SOURCE_DUPLICATE_IDS: duplicate_ids,
+                    **quality,
+                }
             )
         return results
 
