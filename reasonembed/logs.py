@@ -12,8 +12,16 @@ import logging
 from logging.handlers import QueueHandler
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-# libraries whose INFO lines say nothing a user needs (faiss reports which CPU build it tried)
-QUIET_LOGGERS = ("faiss", "httpx", "urllib3")
+# libraries whose INFO lines say nothing a user needs: faiss reports which CPU build it tried;
+# the HTTP clients log one line per request (openai>=3 sends through `httpx2`, others `httpx`)
+QUIET_LOGGERS = ("faiss", "httpx", "httpx2", "httpcore", "httpcore2", "urllib3")
+
+
+def quiet_third_party_loggers() -> None:
+    """Set QUIET_LOGGERS to WARNING in this process (the CLI, and every step process: LLMs call
+    it in `load`, since distilabel runs steps in processes of their own)."""
+    for noisy in QUIET_LOGGERS:
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def configure_logging(verbose: bool = False) -> None:
@@ -23,5 +31,4 @@ def configure_logging(verbose: bool = False) -> None:
             root.removeHandler(handler)
     logging.basicConfig(format=FORMAT, datefmt="%H:%M:%S")  # no-op when handlers remain
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    for noisy in QUIET_LOGGERS:
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_third_party_loggers()

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from reasonembed.config import LLMConfig
 from reasonembed.errors import UserError
-from reasonembed.llms.base import Completion, ReasonEmbedLLM
+from reasonembed.llms.base import Completion, ReasonEmbedLLM, strip_reasoning
 
-__all__ = ["Completion", "ReasonEmbedLLM", "build_llm"]
+__all__ = ["Completion", "ReasonEmbedLLM", "build_llm", "strip_reasoning"]
 
 
 def build_llm(config: LLMConfig, cache_dir: str, seed: int) -> ReasonEmbedLLM:
@@ -19,6 +19,7 @@ def build_llm(config: LLMConfig, cache_dir: str, seed: int) -> ReasonEmbedLLM:
         top_p=config.top_p,
         top_k=config.top_k,
         max_new_tokens=config.max_new_tokens,
+        chat_template_kwargs=config.chat_template_kwargs,
         seed=seed,
         request_cache_path=str(Path(cache_dir) / "requests.sqlite"),
         price_prompt_usd_per_million=config.price.prompt_usd_per_million,

@@ -3,17 +3,18 @@
 Offline and laptop-sized, demo quality. Besides free generation it offers `score_choices`: given
 a prompt and the start of the assistant's answer, the probability of each of a few short choices
 as the next token (used to force the `<score>N</score>` of an annotation, which a 135M model
-does not write reliably on its own).
+does not write reliably on its own). `chat_template_kwargs` go to the tokenizer's
+`apply_chat_template`. Answers reach the request cache batch by batch (`batch_size`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import PrivateAttr
 
 from reasonembed.forking import DEFAULT_STEP_TORCH_THREADS, limit_torch_threads
-from reasonembed.llms.base import Completion, ReasonEmbedLLM
+from reasonembed.llms.base import Completion, OnResult, ReasonEmbedLLM
 from reasonembed.llms.local_model import LOCAL_MODEL_NAME, ensure_local_model
 
 
@@ -23,6 +24,11 @@ class LocalTransformersLLM(ReasonEmbedLLM):
     batch_size: int = 8
     torch_threads: int = DEFAULT_STEP_TORCH_THREADS
 
+    _runtime_attrs: ClassVar[tuple[str, ...]] = (
+        *ReasonEmbedLLM._runtime_attrs,
+        "_model",
+        "_tokenizer",
+    )
     _model: Any = PrivateAttr(default=None)
     _tokenizer: Any = PrivateAttr(default=None)
 
@@ -48,18 +54,38 @@ class LocalTransformersLLM(ReasonEmbedLLM):
         self._model = None
         self._tokenizer = None
 
+    def _loaded(self) -> None:
+        """Load on first use (after unpickling, or when no one called `load`)."""
+        if self._model is None:
+            self.load()
+
     def _chat_text(self, messages: list[dict], assistant_prefix: str = "") -> str:
         text = self._tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=False
+            messages,
+            add_generation_prompt=True,
+            tokenize=False,
+            **(self.chat_template_kwargs or {}),
         )
         return text + assistant_prefix
 
     def _generate(
         self, messages_list: list[list[dict]], settings: dict[str, Any], seed: int
     ) -> list[Completion]:
+        results: list[Any] = [None] * len(messages_list)
+        self._generate_each(messages_list, settings, seed, results.__setitem__)
+        return results
+
+    def _generate_each(
+        self,
+        messages_list: list[list[dict]],
+        settings: dict[str, Any],
+        seed: int,
+        on_result: OnResult,
+    ) -> None:
+        """Batches of `batch_size`; each answer goes to `on_result` when its batch is done."""
         import torch
 
-        completions: list[Completion] = []
+        self._loaded()
         for start in range(0, len(messages_list), self.batch_size):
             chunk = messages_list[start : start + self.batch_size]
             texts = [self._chat_text(messages) for messages in chunk]
@@ -83,16 +109,14 @@ class LocalTransformersLLM(ReasonEmbedLLM):
                 keep = generated != self._tokenizer.pad_token_id
                 eos = (generated == self._tokenizer.eos_token_id).nonzero()
                 n_tokens = int(eos[0, 0]) if len(eos) else int(keep.sum())
-                completions.append(
+                on_result(
+                    start + row,
                     Completion(
-                        text=self._tokenizer.decode(
-                            generated[:n_tokens], skip_special_tokens=True
-                        ).strip(),
+                        text=self._tokenizer.decode(generated[:n_tokens], skip_special_tokens=True),
                         prompt_tokens=int(batch["attention_mask"][row].sum()),
                         completion_tokens=n_tokens,
-                    )
+                    ),
                 )
-        return completions
 
     def score_choices(
         self, prompts: list[str], assistant_prefixes: list[str], choices: list[str]
@@ -103,6 +127,7 @@ class LocalTransformersLLM(ReasonEmbedLLM):
         """
         import torch
 
+        self._loaded()
         choice_ids = []
         for choice in choices:
             ids = self._tokenizer.encode(choice, add_special_tokens=False)

@@ -1,7 +1,10 @@
 """`openai` backend: any OpenAI-compatible chat-completions server (vLLM, SGLang,
 `transformers serve`, llama.cpp, OpenAI).
 
-- Concurrency: at most `concurrency` requests in flight per step process (a semaphore).
+- Concurrency: `concurrency` workers per call, each taking the next prompt as soon as its
+  previous request is answered (no head-of-line blocking: a slow request holds one slot only).
+  Each answer is handed to `on_result` (the request cache commits it) before its worker takes
+  another prompt, so at most `concurrency` answered requests are ever uncommitted.
 - Retries are the `openai` client's own (`max_retries`): 408/409/429/5xx, timeouts and dropped
   connections, exponential backoff with jitter, Retry-After honoured. This class only COUNTS
   them, through an httpx event hook that reads the client's `x-stainless-retry-count` header on
@@ -16,24 +19,27 @@
   stored in a field (so never in pipeline.yaml), and the `openai` client's own log filter
   redacts it from debug logs.
 
-One event loop per instance, created at `load` in the process that runs the step, so the
-connection pool is reused across batches.
+- `chat_template_kwargs` (e.g. `{"enable_thinking": False}` for Qwen3) is sent in the request
+  body as `chat_template_kwargs` (vLLM and SGLang read it there), next to `top_k`.
+
+One event loop and one `AsyncOpenAI` client (one httpx connection pool) per server and instance,
+created at `load` in the process that runs the step and reused by every call. No log line per
+request: `load` quiets the HTTP clients' loggers (`reasonembed.logs.QUIET_LOGGERS`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import itertools
 import logging
 import os
 from collections import Counter
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, PrivateAttr
 
 from reasonembed.errors import UserError
-from reasonembed.llms.base import Completion, ReasonEmbedLLM
+from reasonembed.llms.base import Completion, OnResult, ReasonEmbedLLM
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +57,12 @@ class OpenAICompatibleLLM(ReasonEmbedLLM):
     timeout_s: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=6, ge=0)
 
+    _runtime_attrs: ClassVar[tuple[str, ...]] = (
+        *ReasonEmbedLLM._runtime_attrs,
+        "_clients",
+        "_loop",
+        "_transport",
+    )
     _clients: list[Any] = PrivateAttr(default_factory=list)
     _loop: asyncio.AbstractEventLoop | None = PrivateAttr(default=None)
     _transport: Counter = PrivateAttr(default_factory=Counter)
@@ -72,6 +84,14 @@ class OpenAICompatibleLLM(ReasonEmbedLLM):
                 )
         self._loop = asyncio.new_event_loop()
         hooks = {"request": [self._on_request], "response": [self._on_response]}
+        defaults = openai.DEFAULT_CONNECTION_LIMITS  # keep one open connection per worker
+        limits = type(defaults)(
+            max_connections=max(defaults.max_connections or 0, self.concurrency),
+            max_keepalive_connections=max(
+                defaults.max_keepalive_connections or 0, self.concurrency
+            ),
+            keepalive_expiry=defaults.keepalive_expiry,
+        )
         self._clients = [
             openai.AsyncOpenAI(
                 base_url=url,
@@ -79,7 +99,7 @@ class OpenAICompatibleLLM(ReasonEmbedLLM):
                 timeout=self.timeout_s,
                 max_retries=self.max_retries,
                 http_client=openai.DefaultAsyncHttpxClient(
-                    event_hooks=hooks, timeout=self.timeout_s
+                    event_hooks=hooks, timeout=self.timeout_s, limits=limits
                 ),
             )
             for url in self.base_urls
@@ -113,59 +133,78 @@ class OpenAICompatibleLLM(ReasonEmbedLLM):
     def _generate(
         self, messages_list: list[list[dict]], settings: dict[str, Any], seed: int
     ) -> list[Completion]:
+        results: list[Any] = [None] * len(messages_list)
+        self._generate_each(messages_list, settings, seed, results.__setitem__)
+        return results
+
+    def _generate_each(
+        self,
+        messages_list: list[list[dict]],
+        settings: dict[str, Any],
+        seed: int,
+        on_result: OnResult,
+    ) -> None:
         if self._loop is None:
             self.load()
-        return self._loop.run_until_complete(self._agenerate_all(messages_list, settings, seed))
+        self._loop.run_until_complete(self._run_workers(messages_list, settings, seed, on_result))
 
-    async def _agenerate_all(self, messages_list, settings, seed) -> list[Completion]:
-        semaphore = asyncio.Semaphore(self.concurrency)
-        starts = itertools.cycle(range(len(self._clients)))
-        return list(
-            await asyncio.gather(
-                *(
-                    self._one(messages, settings, seed, semaphore, next(starts))
-                    for messages in messages_list
+    async def _run_workers(self, messages_list, settings, seed, on_result: OnResult) -> None:
+        """`concurrency` workers over one shared queue of positions."""
+        positions = iter(range(len(messages_list)))
+        extra = {"top_k": settings["top_k"]} if settings.get("top_k") else {}
+        if settings.get("chat_template_kwargs"):
+            extra["chat_template_kwargs"] = settings["chat_template_kwargs"]
+
+        async def worker() -> None:
+            for position in positions:  # next() never awaits: each position is taken once
+                completion = await self._one(
+                    messages_list[position],
+                    settings,
+                    seed,
+                    extra or None,
+                    position % len(self._clients),
                 )
-            )
-        )
+                on_result(position, completion)
 
-    async def _one(self, messages, settings, seed, semaphore, start: int) -> Completion:
+        workers = [worker() for _ in range(min(self.concurrency, len(messages_list)))]
+        await asyncio.gather(*workers)
+
+    async def _one(self, messages, settings, seed, extra, start: int) -> Completion:
+        """One request: on the server `start` first, then once on each other server."""
         import openai
 
         retries = [0]
         _request_retries.set(retries)  # this task's own context: the hooks see it
-        extra = {"top_k": settings["top_k"]} if settings.get("top_k") else None
         errors = []
-        async with semaphore:
-            for offset in range(len(self._clients)):
-                index = (start + offset) % len(self._clients)
-                try:
-                    response = await self._clients[index].chat.completions.create(
-                        model=self.model,
-                        messages=messages,
-                        temperature=settings["temperature"],
-                        top_p=settings["top_p"],
-                        max_tokens=settings["max_new_tokens"],
-                        seed=seed,
-                        extra_body=extra,
-                    )
-                except openai.APIError as error:
-                    status = getattr(error, "status_code", None)
-                    errors.append(f"{self.base_urls[index]}: {type(error).__name__} {status or ''}")
-                    logger.warning(
-                        "request failed after %d retries at %s: %s",
-                        self.max_retries,
-                        self.base_urls[index],
-                        type(error).__name__,
-                    )
-                    continue
-                usage = response.usage
-                return Completion(
-                    text=(response.choices[0].message.content or "").strip(),
-                    prompt_tokens=usage.prompt_tokens if usage else 0,
-                    completion_tokens=usage.completion_tokens if usage else 0,
-                    retries=retries[0],
+        for offset in range(len(self._clients)):
+            index = (start + offset) % len(self._clients)
+            try:
+                response = await self._clients[index].chat.completions.create(
+                    model=self.model,
+                    messages=messages,
+                    temperature=settings["temperature"],
+                    top_p=settings["top_p"],
+                    max_tokens=settings["max_new_tokens"],
+                    seed=seed,
+                    extra_body=extra,
                 )
+            except openai.APIError as error:
+                status = getattr(error, "status_code", None)
+                errors.append(f"{self.base_urls[index]}: {type(error).__name__} {status or ''}")
+                logger.warning(
+                    "request failed after %d retries at %s: %s",
+                    self.max_retries,
+                    self.base_urls[index],
+                    type(error).__name__,
+                )
+                continue
+            usage = response.usage
+            return Completion(
+                text=response.choices[0].message.content or "",
+                prompt_tokens=usage.prompt_tokens if usage else 0,
+                completion_tokens=usage.completion_tokens if usage else 0,
+                retries=retries[0],
+            )
         self._transport["failed"] += 1
         return Completion(
             text="",

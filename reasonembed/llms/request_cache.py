@@ -1,7 +1,8 @@
 """A request-level, content-addressed LLM cache shared by processes and safe under kill -9.
 
 Key: sha256 of (model identity, messages, generation settings, prompt-template hash, attempt).
-Value: the completion text and its token counts. Stored in SQLite (WAL journal): each insert is
+Value: the completion text (the answer as steps see it: stripped of any reasoning block, see
+`llms.base.strip_reasoning`) and its token counts (the whole completion, reasoning included). Stored in SQLite (WAL journal): each insert is
 one atomic transaction, so a killed process leaves either the whole entry or nothing, and several
 worker processes can read and write the same file at once (writers wait up to 60 s for the lock).
 `synchronous=NORMAL`: a committed entry survives the death of the process (kill -9) but may be
@@ -61,6 +62,20 @@ class RequestCache:
             .fetchone()
         )
         return None if row is None else (row[0], int(row[1]), int(row[2]))
+
+    def get_many(self, keys: list[str]) -> list[tuple[str, int, int] | None]:
+        """`get` of each key, in order (one query per 500 keys)."""
+        found: dict[str, tuple[str, int, int]] = {}
+        connection = self._connection()
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            rows = connection.execute(
+                "SELECT key, text, prompt_tokens, completion_tokens FROM completions "
+                f"WHERE key IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+            found.update((row[0], (row[1], int(row[2]), int(row[3]))) for row in rows)
+        return [found.get(key) for key in keys]
 
     def put(self, key: str, text: str, prompt_tokens: int, completion_tokens: int) -> None:
         self._connection().execute(

@@ -7,13 +7,17 @@ environment: it pins its own torch); this module imports without it and `load` s
 install it. Prefix caching (`enable_prefix_caching`) lets a query's ~100 annotation prompts,
 which share everything before the document, reuse one KV cache prefix.
 
+`chat_template_kwargs` (e.g. `{"enable_thinking": False}` for Qwen3) go to `LLM.chat`. One
+`chat` call per `complete` call: its answers reach the request cache together when it returns
+(vLLM batches the whole call; a kill loses the call's requests, which were all in flight).
+
 To scale past one machine, run `vllm serve MODEL --enable-prefix-caching` on each GPU node and
 list all of them as the `openai` backend's `base_url`s instead.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, PrivateAttr
 
@@ -29,6 +33,7 @@ class VLLMLLM(ReasonEmbedLLM):
     enable_prefix_caching: bool = True
     extra_engine_args: dict[str, Any] = Field(default_factory=dict)
 
+    _runtime_attrs: ClassVar[tuple[str, ...]] = (*ReasonEmbedLLM._runtime_attrs, "_engine")
     _engine: Any = PrivateAttr(default=None)
 
     @property
@@ -72,12 +77,17 @@ class VLLMLLM(ReasonEmbedLLM):
     def _generate(
         self, messages_list: list[list[dict]], settings: dict[str, Any], seed: int
     ) -> list[Completion]:
+        if self._engine is None:
+            self.load()
         outputs = self._engine.chat(
-            messages_list, self.sampling_params(settings, seed), use_tqdm=False
+            messages_list,
+            self.sampling_params(settings, seed),
+            use_tqdm=False,
+            chat_template_kwargs=settings.get("chat_template_kwargs"),
         )
         return [
             Completion(
-                text=output.outputs[0].text.strip(),
+                text=output.outputs[0].text,
                 prompt_tokens=len(output.prompt_token_ids or []),
                 completion_tokens=len(output.outputs[0].token_ids),
             )

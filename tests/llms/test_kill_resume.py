@@ -7,26 +7,32 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+from reasonembed.llms.base import LEDGER_CHUNK
+from reasonembed.llms.request_cache import RequestCache
+from reasonembed.llms.usage import usage_report
 from tests.llms.fault_proxy import FaultProxy
 from tests.llms.resume_worker import prompts
+from tests.llms.standin_server import StandinServer, standin_answer
 
 REPO = Path(__file__).resolve().parents[2]
 N = 6
 
 
-def _worker(proxy, llm_server, tmp_path) -> subprocess.Popen:
+def _worker(url: str, model: str, tmp_path: Path, n: int, *options: int) -> subprocess.Popen:
     return subprocess.Popen(
         [
             sys.executable,
             "-m",
             "tests.llms.resume_worker",
-            proxy.url,
-            llm_server.model,
+            url,
+            model,
             str(tmp_path / "requests.sqlite"),
             str(tmp_path / "answers.json"),
-            str(N),
+            str(n),
+            *map(str, options),
         ],
         cwd=REPO,
         env={**os.environ, "REASONEMBED_RUN_ID": "resume"},
@@ -38,7 +44,7 @@ def _worker(proxy, llm_server, tmp_path) -> subprocess.Popen:
 
 def test_sigkill_half_way_then_rerun_pays_nothing_twice(llm_server, tmp_path):
     with FaultProxy(llm_server.url, ["ok", "500", "ok"]) as proxy:
-        first = _worker(proxy, llm_server, tmp_path)
+        first = _worker(proxy.url, llm_server.model, tmp_path, N)
         done = []
         for line in first.stdout:
             done.append(int(line.split()[1]))
@@ -53,7 +59,7 @@ def test_sigkill_half_way_then_rerun_pays_nothing_twice(llm_server, tmp_path):
         assert finished <= run1_completed
 
         proxy.reset()
-        second = _worker(proxy, llm_server, tmp_path)
+        second = _worker(proxy.url, llm_server.model, tmp_path, N)
         second.communicate(timeout=300)
         assert second.returncode == 0
         answers = json.loads((tmp_path / "answers.json").read_text())
@@ -64,3 +70,39 @@ def test_sigkill_half_way_then_rerun_pays_nothing_twice(llm_server, tmp_path):
         assert sent_again.isdisjoint(finished)
         assert len(sent_again & run1_completed) <= 1
         assert sent_again | finished == set(prompts(N))
+
+
+def test_sigkill_inside_one_call_resends_at_most_concurrency(tmp_path):
+    """One `complete` call of 200 prompts at concurrency 8, killed when about half are answered:
+    each answer was committed as it arrived, so the resumed call re-sends at most the 8 that
+    were in flight, and the answers equal an uninterrupted run's."""
+    total, concurrency = 200, 8
+    cache_file = tmp_path / "requests.sqlite"
+    with StandinServer(delay_s=0.01) as server:
+        first = _worker(server.url, "standin", tmp_path, total, concurrency, total)
+        deadline = time.monotonic() + 120
+        while server.stats()["answered"] < total // 2:
+            assert time.monotonic() < deadline and first.poll() is None
+            time.sleep(0.002)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+        assert first.returncode == -signal.SIGKILL
+        answered = server.stats()["answered"]
+        assert answered < total  # killed inside the call
+        committed = len(RequestCache(cache_file))
+        assert answered - concurrency <= committed <= answered
+        # the usage ledger kept the counts of all but the last unwritten chunk
+        recorded = usage_report(cache_file, "resume")["total"].get("requests", 0)
+        assert committed - LEDGER_CHUNK < recorded <= committed
+
+        second = _worker(server.url, "standin", tmp_path, total, concurrency, total)
+        second.communicate(timeout=300)
+        assert second.returncode == 0
+        stats = server.stats()
+        assert stats["distinct"] == total
+        assert stats["answered_twice"] <= concurrency
+        assert stats["answered"] == answered + total - committed
+    answers = json.loads((tmp_path / "answers.json").read_text())
+    assert answers == [standin_answer(prompt) for prompt in prompts(total)]
+    # run 2 recorded every request it sent
+    assert usage_report(cache_file, "resume")["total"]["requests"] == recorded + total - committed
