@@ -1,10 +1,10 @@
 """`reasonembed train`: Redapter training on a reasonembed-format dataset.
 
     reasonembed train --data DIR|FILE|REPO[@REVISION] --model NAME_OR_PATH --output OUT \\
-        --loss ri-infonce|infonce [--max-steps N] [...]
+        --loss ri-infonce|infonce [--batch-scale 8] [--max-steps N] [...]
 
 Multi-process (cross-device negatives): `torchrun --nproc_per_node N -m reasonembed.cli train ...`
-(gloo on CPU, NCCL on GPU).
+(gloo on CPU, NCCL on GPU). The global batch does not depend on N (see `--batch-scale`).
 """
 
 from __future__ import annotations
@@ -14,9 +14,34 @@ import os
 
 from reasonembed.train.loop import LOSSES, TrainConfig, train
 
+PAPER_RECIPE = """\
+global batch: each domain's rows carry `batch_size` (queries per GPU in the paper's 8-GPU run) and
+`train_group_size` (passages per query). One step sees batch_size x --batch-scale queries of one
+domain, however many processes run: with the default scale 8, 8 x 8 queries x 16 passages = 1,024
+passages for StackExchange and math, 8 x 64 x 2 for leetcode, 8 x 2 x 64 for pony. Each process
+takes an equal share and accumulates it in chunks of --chunk-size queries with cached
+representations (GradCache): the loss and gradient are those of the whole global batch, the
+memory that of one chunk.
+
+the paper's recipe (ReasonEmbed, Qwen3-8B): every default is the paper's except --model
+(minilm, so that training runs offline):
+  reasonembed train --data DATA --output OUT --model hanhainebula/qwen3-8b-ft-msmarco
+which gives: LoRA r=32, alpha=64, dropout 0.1 on all linear layers (--lora auto, a decoder
+model), lr 1e-4, warmup 0.1, 1 epoch, last-token pooling, max length 512, temperature 0.02,
+queries `Instruct: {prompt}\\nQuery: {query}`, RI-weighted InfoNCE after 100 plain steps, the
+8-GPU global batch (--batch-scale 8), bf16 on GPUs that support it. Add --gradient-checkpointing
+to fit a chunk of 8 queries x 16 passages on one GPU.
+
+the saved folder is a sentence-transformers model plus reasonembed.json, which tells
+`reasonembed eval` and `validate` to evaluate it with its training instructions and
+--eval-max-length tokens.
+"""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = TrainConfig()
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = PAPER_RECIPE
     parser.add_argument(
         "--data",
         required=True,
@@ -47,9 +72,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--group-size", type=int, help="passages per query (default: each row's train_group_size)"
     )
     parser.add_argument(
-        "--batch-size", type=int, help="queries per process (default: each row's batch_size)"
+        "--batch-scale",
+        type=float,
+        default=defaults.batch_scale,
+        help="global batch = each domain's batch_size x this, for any number of processes "
+        "(default %(default)g: the paper's 8 GPUs; scales every domain alike)",
     )
-    parser.add_argument("--max-length", type=int, help="token limit (default: the model's)")
+    parser.add_argument(
+        "--chunk-size",
+        type=int,
+        help="queries per forward chunk of a process's share (memory only: the loss and "
+        "gradient do not change; default: the domain's batch_size, one paper GPU's load)",
+    )
+    parser.add_argument(
+        "--max-length", type=int, help="training token limit (default: the model's, else 512)"
+    )
+    parser.add_argument(
+        "--eval-max-length",
+        type=int,
+        help="token limit recorded for evaluation in reasonembed.json (default: min(8192, the "
+        "model's position limit), never below the training length)",
+    )
     parser.add_argument(
         "--pooling", choices=("auto", "mean", "cls", "last_token"), default=defaults.pooling
     )
@@ -107,8 +150,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         epochs=args.epochs,
         max_steps=args.max_steps,
         group_size=args.group_size,
-        batch_size=args.batch_size,
+        batch_scale=args.batch_scale,
+        chunk_size=args.chunk_size,
         max_length=args.max_length,
+        eval_max_length=args.eval_max_length,
         pooling=args.pooling,
         query_template=args.query_template,
         lora=args.lora,

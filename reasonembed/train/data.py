@@ -1,14 +1,19 @@
-"""Training rows -> domain-homogeneous batches of (query, reasoning query, passage group).
+"""Training rows -> domain-homogeneous global batches of (query, reasoning query, passage group).
 
 Contracts:
-- `check_rows(rows, loss, group_size, batch_size)` raises `UserError` naming the file and row
-  before training starts: a missing `reasoning_query` under ri-infonce, a row whose group needs
-  negatives but has none, or a domain whose rows disagree on `train_group_size`/`batch_size`
-  (a batch is one domain with one setting). Returns the per-domain `DomainSettings`.
-- `plan_batches(rows, settings, world_size, seed, epoch)`: the epoch's global batches, each a
-  list of `world_size * batch_size` row indices from ONE domain, in a seeded order; every rank
-  computes the same plan. A domain's trailing partial batch is dropped (the gathered batch must
-  be the same size on every rank).
+- `check_rows(rows, loss, group_size)` raises `UserError` naming the file and row before training
+  starts: a missing `reasoning_query` under ri-infonce, a row whose group needs negatives but has
+  none, or a domain whose rows disagree on `train_group_size`/`batch_size` (a batch is one domain
+  with one setting). Returns the per-domain `DomainSettings` (`group_size` overridden when given).
+- A domain's `batch_size` is its queries per device in the paper's 8-GPU run; its GLOBAL batch is
+  `DomainSettings.global_queries(batch_scale)` = max(1, round(batch_size x batch_scale)) queries,
+  whatever the number of processes (batch_scale 8 reproduces the paper: 8 x 8 queries x 16
+  passages = 1,024 passages for StackExchange and math, 8 x 64 x 2 for leetcode, 8 x 2 x 64 for
+  pony). Each process takes an equal share and may accumulate it in chunks (`step.py`).
+- `plan_batches(rows, settings, batch_scale, world_size, seed, epoch)`: the epoch's global
+  batches, each a list of row indices from ONE domain, in a seeded order; every rank computes the
+  same plan, and the plan does not depend on `world_size` (which is only checked: it must divide
+  every planned batch). A domain's trailing partial batch is dropped.
 - `build_group(row, group_size, rng)`: 1 positive and group_size - 1 negatives (negatives
   repeated when there are fewer, as FlagEmbedding does).
 """
@@ -29,12 +34,17 @@ logger = logging.getLogger(__name__)
 # paper settings (StackExchange and math domains); per-row values win, then overrides
 DEFAULT_GROUP_SIZE = 16
 DEFAULT_BATCH_SIZE = 8
+PAPER_DEVICES = 8  # the paper's global batch: each domain's batch_size on each of 8 GPUs
 
 
 @dataclass(frozen=True)
 class DomainSettings:
-    group_size: int
-    batch_size: int
+    group_size: int  # passages per query: 1 positive + group_size - 1 negatives
+    batch_size: int  # queries per device in the paper's setting
+
+    def global_queries(self, batch_scale: float) -> int:
+        """Queries in one global batch of this domain: batch_size x batch_scale, at least 1."""
+        return max(1, round(self.batch_size * batch_scale))
 
 
 @dataclass
@@ -59,9 +69,8 @@ def check_rows(
     rows: Sequence[dict],
     loss: str,
     group_size: int | None = None,
-    batch_size: int | None = None,
 ) -> dict[str, DomainSettings]:
-    """Validate rows for training; per-domain group and batch sizes (overrides win)."""
+    """Validate rows for training; per-domain group and batch sizes (`group_size` wins)."""
     if not rows:
         raise UserError("no training rows")
     settings: dict[str, DomainSettings] = {}
@@ -77,7 +86,7 @@ def check_rows(
             )
         this = DomainSettings(
             group_size=group_size or row.get("train_group_size") or DEFAULT_GROUP_SIZE,
-            batch_size=batch_size or row.get("batch_size") or DEFAULT_BATCH_SIZE,
+            batch_size=row.get("batch_size") or DEFAULT_BATCH_SIZE,
         )
         if domain not in settings:
             settings[domain], first_row[domain] = this, where(row, index)
@@ -87,7 +96,7 @@ def check_rows(
                 f"{this.group_size}, batch_size {this.batch_size}) with those of "
                 f"{first_row[domain]} ({settings[domain].group_size}, "
                 f"{settings[domain].batch_size}); each batch is drawn from one domain with one "
-                "setting: fix the rows or pass --group-size/--batch-size"
+                "setting: fix the rows (or pass --group-size when only the group sizes differ)"
             )
         if this.group_size > 1 and not row.get("neg"):
             raise UserError(
@@ -100,6 +109,7 @@ def check_rows(
 def plan_batches(
     rows: Sequence[dict],
     settings: dict[str, DomainSettings],
+    batch_scale: float,
     world_size: int,
     seed: int,
     epoch: int,
@@ -113,21 +123,29 @@ def plan_batches(
     for domain in sorted(by_domain):
         indices = by_domain[domain]
         rng.shuffle(indices)
-        size = settings[domain].batch_size * world_size
+        size = settings[domain].global_queries(batch_scale)
         full = len(indices) // size
         if full == 0:
             logger.warning(
-                "domain %r: %d rows, fewer than one global batch of %d: skipped",
+                "domain %r: %d rows, fewer than one global batch of %d queries: skipped",
                 domain,
                 len(indices),
                 size,
+            )
+            continue
+        if size % world_size:
+            raise UserError(
+                f"domain {domain!r}: a global batch of {size} queries (batch_size "
+                f"{settings[domain].batch_size} x --batch-scale {batch_scale:g}) cannot be split "
+                f"evenly over {world_size} processes; choose a --batch-scale or a process count "
+                "that divides it"
             )
         batches.extend(indices[i * size : (i + 1) * size] for i in range(full))
     rng.shuffle(batches)
     if not batches:
         raise UserError(
-            f"no domain has enough rows for one global batch (batch_size x {world_size} "
-            "process(es)); pass a smaller --batch-size"
+            f"no domain has enough rows for one global batch (batch_size x --batch-scale "
+            f"{batch_scale:g} queries); pass a smaller --batch-scale"
         )
     return batches
 

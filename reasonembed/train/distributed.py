@@ -54,17 +54,25 @@ def init_distributed(device: torch.device | None = None) -> DistContext:
     return context
 
 
+def process_group_rank() -> tuple[int, int]:
+    """(rank, world size) of the initialised process group; (0, 1) without one."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return 0, 1
+    return dist.get_rank(), dist.get_world_size()
+
+
 def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
     """Concatenate `tensor` from every rank in rank order ([world * n, ...]).
 
     all_gather returns copies without autograd history; the local slot is replaced by `tensor`
     itself so the local shard keeps its gradient. Identity when not distributed.
     """
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    rank, world_size = process_group_rank()
+    if world_size == 1:
         return tensor
-    parts = [torch.empty_like(tensor) for _ in range(dist.get_world_size())]
+    parts = [torch.empty_like(tensor) for _ in range(world_size)]
     dist.all_gather(parts, tensor.detach().contiguous())
-    parts[dist.get_rank()] = tensor
+    parts[rank] = tensor
     return torch.cat(parts, dim=0)
 
 

@@ -1,25 +1,30 @@
 """The Redapter training loop: `train(TrainConfig) -> Path` (the folder of the trained model).
 
-One step, on each rank (DESIGN.md section 1):
-1. take this rank's share of a global batch drawn from one domain (`data.plan_batches`);
+One step (DESIGN.md section 1):
+1. take a global batch drawn from one domain (`data.plan_batches`): batch_size x batch_scale
+   queries of that domain (batch_scale 8 = the paper's 8 GPUs), the same for any number of
+   processes; each process takes an equal share;
 2. embed queries `Instruct: {prompt}\\nQuery: {query}` and their passage groups (1 positive +
    G-1 negatives), L2-normalise (cosine similarity);
-3. gather queries and passages from every rank (cross-device negatives; the local shard keeps
-   its gradient) and compute the per-sample InfoNCE L(q) at `temperature` over the global batch;
+3. gather queries and passages from every rank (cross-device negatives) and compute the
+   per-sample InfoNCE L(q) at `temperature` over the global batch;
 4. loss = mean L(q) for steps < `ri_start_step` or with `loss="infonce"`; otherwise embed the
    reasoning-augmented queries q' under no_grad, L(q') against the same (detached) passages,
    RI = clamp(L(q)/(L(q')+1e-6), 0, 5), weights = RI / ΣRI over the global batch, loss = Σ w·L(q);
 5. backward, sum gradients over ranks, clip, AdamW step, warmup + linear decay.
+A share larger than `chunk_size` queries (default: the domain's batch_size, one paper GPU's
+load) is accumulated in chunks with cached representations (`step.py`): same loss and gradient,
+one chunk's activation memory.
 
 Determinism: the batch plan, passage sampling and the torch RNG (dropout) are all seeded from
 (seed, step, rank), so a run is repeatable on CPU and a resumed run continues exactly.
-Outputs in `output`: the model as a sentence-transformers folder (LoRA merged),
+Outputs in `output`: the model as a sentence-transformers folder (LoRA merged) with
+`reasonembed.json` (how `eval` and `validate` evaluate it: `eval.model_settings`),
 `train_log.jsonl` (one record per step), `redapter_config.json`, and `checkpoints/step-N/`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
@@ -33,29 +38,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from reasonembed.data_source import load_training_rows
 from reasonembed.errors import UserError
+from reasonembed.eval.model_settings import write_model_settings
 from reasonembed.retrieval.encoder import Encoder
 from reasonembed.retrieval.instructions import DEFAULT_QUERY_TEMPLATE
-from reasonembed.train.data import Batch, DomainSettings, check_rows, make_batch, plan_batches
-from reasonembed.train.distributed import (
-    DistContext,
-    all_reduce_gradients,
-    barrier,
-    gather_with_grad,
-    init_distributed,
+from reasonembed.train.data import (
+    PAPER_DEVICES,
+    Batch,
+    DomainSettings,
+    check_rows,
+    make_batch,
+    plan_batches,
 )
-from reasonembed.train.losses import (
-    DEFAULT_RI_CLAMP_MAX,
-    DEFAULT_TEMPERATURE,
-    infonce_per_sample,
-    reasoning_intensity,
-    ri_weighted_loss,
-    ri_weights,
-)
+from reasonembed.train.distributed import DistContext, barrier, init_distributed
+from reasonembed.train.losses import DEFAULT_RI_CLAMP_MAX, DEFAULT_TEMPERATURE
+from reasonembed.train.step import StepResult, apply_gradients, forward_backward
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,7 @@ LOSSES = ("ri-infonce", "infonce")
 LOG_FILE = "train_log.jsonl"
 CONFIG_FILE = "redapter_config.json"
 CHECKPOINTS = "checkpoints"
+AUTHORS_EVAL_LENGTH = 8192  # the authors evaluate their models with 8,192 tokens
 
 
 @dataclass
@@ -72,7 +73,14 @@ class TrainConfig:
 
     `lora`: "auto" (LoRA for decoder backbones, full fine-tuning otherwise), "on" or "off".
     `learning_rate` None: 1e-4 with LoRA (paper), 2e-5 for full fine-tuning.
-    `group_size` / `batch_size` None: each row's `train_group_size` / `batch_size`, else 16 / 8.
+    `group_size` None: each row's `train_group_size`, else 16.
+    `batch_scale`: a domain's global batch is its rows' `batch_size` (queries per device in the
+        paper, else 8) x batch_scale queries, whatever the number of processes; 8 = the paper's
+        8 GPUs. It scales every domain alike (leetcode 64 and pony 2 keep their ratio).
+    `chunk_size` None: the domain's batch_size; queries per forward chunk of a process's share
+        (accumulation with cached representations): memory only, the loss is the same.
+    `eval_max_length` None: min(8192, the model's position limit), never below the training
+        length; recorded in the saved folder's reasonembed.json for `eval` and `validate`.
     `max_steps` None: `epochs` passes over the batch plan.
     `bf16`: "auto" (on CUDA devices that support it), "on" or "off".
     """
@@ -93,8 +101,10 @@ class TrainConfig:
     epochs: int = 1
     max_steps: int | None = None
     group_size: int | None = None
-    batch_size: int | None = None
+    batch_scale: float = float(PAPER_DEVICES)
+    chunk_size: int | None = None
     max_length: int | None = None
+    eval_max_length: int | None = None
     pooling: str = "auto"
     query_template: str = DEFAULT_QUERY_TEMPLATE
     lora: str = "auto"
@@ -125,6 +135,12 @@ class TrainConfig:
             raise UserError(f"temperature must be > 0, got {self.temperature}")
         if self.max_steps is not None and self.max_steps < 1:
             raise UserError(f"max_steps must be >= 1, got {self.max_steps}")
+        if not self.batch_scale > 0:
+            raise UserError(f"batch_scale must be > 0, got {self.batch_scale}")
+        for name in ("chunk_size", "group_size", "max_length", "eval_max_length"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise UserError(f"{name} must be >= 1, got {value}")
 
     def to_json(self) -> dict:
         values = dataclasses.asdict(self)
@@ -165,6 +181,13 @@ def load_encoder(config: TrainConfig, device: torch.device | None) -> Encoder:
         sum(p.numel() for p in encoder.model.parameters() if p.requires_grad),
     )
     return encoder
+
+
+def default_eval_max_length(encoder: Encoder) -> int:
+    """The authors' evaluation length (8,192 tokens) within the model's position limit, and never
+    below the training length."""
+    limit = getattr(encoder.model.config, "max_position_embeddings", None) or AUTHORS_EVAL_LENGTH
+    return max(encoder.max_length, min(AUTHORS_EVAL_LENGTH, int(limit)))
 
 
 def use_bf16(config: TrainConfig, device: torch.device) -> bool:
@@ -243,77 +266,22 @@ def trim_log(path: Path, done: int) -> None:
     path.write_text("".join(line + "\n" for line in kept))
 
 
-# --- one step ------------------------------------------------------------------------------
-@dataclass
-class StepResult:
-    loss: torch.Tensor  # the loss to backpropagate
-    infonce_mean: float  # plain mean InfoNCE of the global batch (comparable across losses)
-    ri: torch.Tensor | None  # RI per global query, when RI weighting was used
-
-
-def compute_loss(
-    encoder: Encoder,
+def step_record(
+    step: int,
+    epoch: int,
     batch: Batch,
-    temperature: float,
-    use_ri: bool,
-    ri_clamp_max: float = DEFAULT_RI_CLAMP_MAX,
-    cross_device: bool = True,
-    autocast: contextlib.AbstractContextManager | None = None,
-) -> StepResult:
-    """Forward pass and loss of one step (see module doc, steps 2-4)."""
-    with autocast or contextlib.nullcontext():
-        q = F.normalize(encoder.embed(batch.queries), dim=-1)
-        p = F.normalize(encoder.embed(batch.passages), dim=-1)
-    if cross_device:
-        q, p = gather_with_grad(q), gather_with_grad(p)
-    positive_index = torch.arange(q.size(0), device=q.device) * batch.group_size
-    loss_q = infonce_per_sample(q, p, positive_index, temperature)
-    if not use_ri:
-        mean = loss_q.mean()
-        return StepResult(loss=mean, infonce_mean=float(mean.detach()), ri=None)
-    if batch.reasoning_queries is None:
-        raise ValueError("RI weighting needs the batch's reasoning queries")
-    with torch.no_grad(), autocast or contextlib.nullcontext():
-        q_prime = F.normalize(encoder.embed(batch.reasoning_queries), dim=-1)
-        if cross_device:
-            q_prime = gather_with_grad(q_prime)
-        loss_q_prime = infonce_per_sample(q_prime, p.detach(), positive_index, temperature)
-    ri = reasoning_intensity(loss_q, loss_q_prime, ri_clamp_max)
-    loss = ri_weighted_loss(loss_q, ri_weights(ri))
-    return StepResult(loss=loss, infonce_mean=float(loss_q.detach().mean()), ri=ri)
-
-
-def apply_gradients(
-    trainable: list[torch.nn.Parameter],
-    optimizer: torch.optim.Optimizer,
-    scheduler,
-    max_grad_norm: float,
-    average_over: int = 1,
-) -> None:
-    """Sum gradients over ranks (then divide by `average_over`), clip, step, zero.
-
-    With cross-device negatives every rank's loss is the global loss and only its shard has
-    gradients, so the sum is the exact gradient (average_over=1); without them each rank has its
-    own loss and the gradients are averaged (average_over=world size), as DDP does.
-    """
-    all_reduce_gradients(trainable)
-    if average_over > 1:
-        for param in trainable:
-            if param.grad is not None:
-                param.grad.div_(average_over)
-    if max_grad_norm > 0:
-        torch.nn.utils.clip_grad_norm_(trainable, max_grad_norm)
-    optimizer.step()
-    if scheduler is not None:
-        scheduler.step()
-    optimizer.zero_grad(set_to_none=True)
-
-
-def step_record(step: int, epoch: int, batch: Batch, result: StepResult, lr: float, seconds: float):
+    global_queries: int,
+    result: StepResult,
+    lr: float,
+    seconds: float,
+) -> dict:
     record = {
         "step": step,
         "epoch": epoch,
         "domain": batch.domain,
+        "queries": global_queries,
+        "passages": global_queries * batch.group_size,
+        "chunks": result.chunks,
         "loss": round(float(result.loss.detach()), 6),
         "infonce": round(result.infonce_mean, 6),
         "lr": lr,
@@ -347,10 +315,10 @@ def train(config: TrainConfig) -> Path:
     )
     if config.rows is not None and config.domains:
         rows = [row for row in rows if row.get("domain") in set(config.domains)]
-    settings: dict[str, DomainSettings] = check_rows(
-        rows, config.loss, config.group_size, config.batch_size
+    settings: dict[str, DomainSettings] = check_rows(rows, config.loss, config.group_size)
+    steps_per_epoch = len(
+        plan_batches(rows, settings, config.batch_scale, context.world_size, config.seed, 0)
     )
-    steps_per_epoch = len(plan_batches(rows, settings, context.world_size, config.seed, 0))
     total_steps = config.max_steps or config.epochs * steps_per_epoch
 
     encoder = load_encoder(config, device)
@@ -380,13 +348,18 @@ def train(config: TrainConfig) -> Path:
         (output / CONFIG_FILE).write_text(json.dumps(config.to_json(), indent=2))
         trim_log(output / LOG_FILE, done)
     logger.info(
-        "training %s on %d rows, %d domain(s), %d steps (%d per epoch), %d process(es)",
+        "training %s on %d rows, %d domain(s), %d steps (%d per epoch), %d process(es); "
+        "global batch per domain (queries x passages per query): %s",
         config.loss,
         len(rows),
         len(settings),
         total_steps,
         steps_per_epoch,
         context.world_size,
+        ", ".join(
+            f"{name} {domain.global_queries(config.batch_scale)}x{domain.group_size}"
+            for name, domain in sorted(settings.items())
+        ),
     )
     model.train()
     plans: dict[int, list[list[int]]] = {}
@@ -404,7 +377,9 @@ def train(config: TrainConfig) -> Path:
             epoch = step // steps_per_epoch
             if epoch not in plans:
                 plans = {
-                    epoch: plan_batches(rows, settings, context.world_size, config.seed, epoch)
+                    epoch: plan_batches(
+                        rows, settings, config.batch_scale, context.world_size, config.seed, epoch
+                    )
                 }
             global_indices = plans[epoch][step % steps_per_epoch]
             share = len(global_indices) // context.world_size
@@ -415,16 +390,16 @@ def train(config: TrainConfig) -> Path:
                 rows, local, domain_settings, config.seed, step, use_ri, config.query_template
             )
             seed_step(config.seed, step, context.rank)
-            result = compute_loss(
+            result = forward_backward(
                 encoder,
                 batch,
                 config.temperature,
                 use_ri,
-                config.ri_clamp_max,
+                chunk_queries=config.chunk_size or domain_settings.batch_size,
+                ri_clamp_max=config.ri_clamp_max,
                 cross_device=config.cross_device_negatives,
                 autocast=autocast,
             )
-            result.loss.backward()
             current_lr = scheduler.get_last_lr()[0]
             apply_gradients(
                 trainable,
@@ -434,7 +409,13 @@ def train(config: TrainConfig) -> Path:
                 average_over=1 if config.cross_device_negatives else context.world_size,
             )
             record = step_record(
-                step + 1, epoch, batch, result, current_lr, time.perf_counter() - started
+                step + 1,
+                epoch,
+                batch,
+                len(global_indices),
+                result,
+                current_lr,
+                time.perf_counter() - started,
             )
             if log is not None:
                 log.write(json.dumps(record) + "\n")
@@ -455,7 +436,15 @@ def train(config: TrainConfig) -> Path:
             log.close()
     if context.is_main:
         encoder.model.eval()
+        eval_max_length = config.eval_max_length or default_eval_max_length(encoder)
         encoder.save(output)
+        write_model_settings(
+            output,
+            base_model=config.model,
+            query_template=config.query_template,
+            train_max_length=encoder.max_length,
+            eval_max_length=eval_max_length,
+        )
         logger.info("saved the trained model to %s", output)
     barrier()
     return output

@@ -6,7 +6,10 @@ argv: OUT_DIR DATA_DIR. Each rank writes OUT_DIR/rank{R}.json with what it saw:
    of the same global loss computed in one process;
 2. MiniLM: the gathered passage embeddings against a local encoding of the other rank's
    passages, and the cross-device loss against the single-process loss of the whole batch;
-3. a 2-step `train()` run over both ranks (rank 0 writes the model and the log).
+3. MiniLM, one global batch of 4 queries x 3 passages with RI weighting: loss and gradient of two
+   processes without accumulation, of two processes accumulating one query at a time, and of ONE
+   process holding the whole global batch and accumulating it one query at a time;
+4. a 2-step `train()` run over both ranks (rank 0 writes the model and the log).
 """
 
 from __future__ import annotations
@@ -21,9 +24,9 @@ import torch.nn.functional as F
 from reasonembed.retrieval import Encoder
 from reasonembed.train import TrainConfig, train
 from reasonembed.train.data import Batch
-from reasonembed.train.distributed import gather_with_grad, init_distributed
-from reasonembed.train.loop import compute_loss
+from reasonembed.train.distributed import all_reduce_gradients, gather_with_grad, init_distributed
 from reasonembed.train.losses import infonce_per_sample, similarity_logits
+from reasonembed.train.step import compute_loss, forward_backward
 
 TEMPERATURE = 0.05
 QUERIES, GROUP, DIM = 2, 3, 4
@@ -101,7 +104,37 @@ def main() -> None:
     report["loss_cross_device"] = float(distributed.loss)
     report["loss_single_process"] = float(single.loss)
 
-    # 3. a real two-process training run
+    # 3. the global batch, split over two processes or accumulated in one
+    def step(batch: Batch, chunk: int | None, cross_device: bool, reduce: bool):
+        encoder.model.zero_grad(set_to_none=True)
+        result = forward_backward(
+            encoder, batch, 0.02, use_ri=True, chunk_queries=chunk, cross_device=cross_device
+        )
+        named = [(n, p) for n, p in encoder.model.named_parameters() if p.grad is not None]
+        if reduce:
+            all_reduce_gradients([p for _, p in named])
+        return float(result.loss), result.chunks, {n: p.grad.clone() for n, p in named}
+
+    def largest_difference(first: dict, second: dict) -> float:
+        """Largest gradient difference, relative to the largest gradient entry."""
+        assert first.keys() == second.keys()
+        scale = max(float(g.abs().max()) for g in second.values())
+        return max(float((first[n] - second[n]).abs().max()) for n in first) / scale
+
+    two, _, two_grads = step(batch, None, cross_device=True, reduce=True)
+    two_acc, two_chunks, two_acc_grads = step(batch, 1, cross_device=True, reduce=True)
+    one_acc, one_chunks, one_acc_grads = step(whole, 1, cross_device=False, reduce=False)
+    report["global_batch"] = [len(whole.queries), len(whole.passages)]
+    report["chunks"] = {"two_processes": two_chunks, "one_process": one_chunks}
+    report["loss_two_processes"] = two
+    report["loss_two_processes_accumulated"] = two_acc
+    report["loss_one_process_accumulated"] = one_acc
+    report["grad_parameters"] = len(two_grads)
+    report["grad_diff_one_process_accumulated"] = largest_difference(one_acc_grads, two_grads)
+    report["grad_diff_two_processes_accumulated"] = largest_difference(two_acc_grads, two_grads)
+    encoder.model.zero_grad(set_to_none=True)
+
+    # 4. a real two-process training run
     output = train(
         TrainConfig(
             model="minilm",
@@ -110,7 +143,8 @@ def main() -> None:
             max_steps=2,
             ri_start_step=1,
             max_length=32,
-            batch_size=2,
+            batch_scale=1,  # global batch 4 queries (the rows' batch_size): 2 per process
+            chunk_size=1,  # each process accumulates its 2 queries one at a time
             progress=False,
             device="cpu",
         )

@@ -30,24 +30,36 @@ def make_rows(domain: str, count: int, group: int, batch: int, **extra) -> list[
     return rows
 
 
-def test_plan_is_domain_homogeneous_and_honours_per_domain_batch_sizes():
+def test_plan_is_domain_homogeneous_and_scales_per_domain_batch_sizes():
     rows = make_rows("biology", 10, group=4, batch=3) + make_rows("pony", 9, group=8, batch=2)
     settings = check_rows(rows, "ri-infonce")
     assert settings == {"biology": DomainSettings(4, 3), "pony": DomainSettings(8, 2)}
-    plan = plan_batches(rows, settings, world_size=2, seed=7, epoch=0)
-    # biology: 10 rows // (3 x 2) = 1 batch; pony: 9 // (2 x 2) = 2 batches
+    plan = plan_batches(rows, settings, batch_scale=2, world_size=2, seed=7, epoch=0)
+    # global batch = batch_size x scale: biology 10 rows // 6 = 1 batch; pony 9 // 4 = 2 batches
     assert sorted(len(batch) for batch in plan) == [4, 4, 6]
     for batch in plan:
         assert len({rows[i]["domain"] for i in batch}) == 1
-    assert plan == plan_batches(rows, settings, world_size=2, seed=7, epoch=0)
+    assert plan == plan_batches(rows, settings, batch_scale=2, world_size=2, seed=7, epoch=0)
     assert len({i for batch in plan for i in batch}) == sum(len(b) for b in plan)
+    # the number of processes does not change the plan: one process sees the same batches
+    assert plan == plan_batches(rows, settings, batch_scale=2, world_size=1, seed=7, epoch=0)
+    # a scale keeps the domains' ratio (pony's 2 stays below biology's 3), at least 1 query
+    assert [settings[d].global_queries(0.5) for d in ("biology", "pony")] == [2, 1]
+    assert DomainSettings(16, 8).global_queries(8) * 16 == 1024  # the paper's 8-GPU batch
 
 
-def test_overrides_win_over_row_settings():
+def test_global_batch_that_processes_cannot_share_evenly_fails():
+    rows = make_rows("biology", 12, group=4, batch=3)
+    settings = check_rows(rows, "infonce")
+    with pytest.raises(UserError, match=r"'biology': a global batch of 3 queries .* 2 processes"):
+        plan_batches(rows, settings, batch_scale=1, world_size=2, seed=0, epoch=0)
+    with pytest.raises(UserError, match="pass a smaller --batch-scale"):
+        plan_batches(rows, settings, batch_scale=8, world_size=1, seed=0, epoch=0)
+
+
+def test_group_size_override_wins_over_row_settings():
     rows = make_rows("biology", 4, group=4, batch=3)
-    assert check_rows(rows, "infonce", group_size=2, batch_size=1) == {
-        "biology": DomainSettings(2, 1)
-    }
+    assert check_rows(rows, "infonce", group_size=2) == {"biology": DomainSettings(2, 3)}
 
 
 def test_missing_reasoning_query_fails_only_under_ri_infonce():

@@ -1,4 +1,5 @@
-"""`torchrun --nproc_per_node 2` on CPU: cross-device negatives and a two-process training run."""
+"""`torchrun --nproc_per_node 2` on CPU: cross-device negatives, one process with accumulation
+against two without (same global batch), and a two-process training run."""
 
 from __future__ import annotations
 
@@ -59,7 +60,18 @@ def test_torchrun_two_processes_gather_the_other_ranks_passages(tmp_path):
         assert report["gathered_other_rank_max_diff"] < 1e-5
         assert report["loss_cross_device"] == pytest.approx(report["loss_single_process"], rel=1e-4)
     assert reports[0]["loss_cross_device"] == pytest.approx(reports[1]["loss_cross_device"])
+    # one process accumulating the global batch = two processes without accumulation
+    for report in reports:
+        assert report["global_batch"] == [4, 12]
+        assert report["chunks"] == {"two_processes": 2, "one_process": 4}
+        two = report["loss_two_processes"]
+        assert report["loss_one_process_accumulated"] == pytest.approx(two, rel=1e-5)
+        assert report["loss_two_processes_accumulated"] == pytest.approx(two, rel=1e-5)
+        assert report["grad_parameters"] > 50
+        assert report["grad_diff_one_process_accumulated"] < 1e-4
+        assert report["grad_diff_two_processes_accumulated"] < 1e-4
     model = Path(reports[0]["output"])
     log = [json.loads(line) for line in (model / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2] and "ri_mean" in log[1]
+    assert {(r["queries"], r["chunks"]) for r in log} == {(4, 2)}
     assert (model / "modules.json").exists()

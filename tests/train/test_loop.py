@@ -13,10 +13,12 @@ from reasonembed.errors import UserError
 from reasonembed.retrieval import Encoder
 from reasonembed.train import TrainConfig, train
 from reasonembed.train.data import check_rows, make_batch, plan_batches
-from reasonembed.train.loop import LOG_FILE, compute_loss
+from reasonembed.train.loop import LOG_FILE
+from reasonembed.train.step import compute_loss
 from tests.train.tiny_data import write_tiny_dataset
 
-FAST = dict(max_length=64, progress=False, device="cpu")
+# batch_scale 1: one global batch is each row's batch_size (4 queries x group 4) on the tiny data
+FAST = dict(max_length=64, batch_scale=1, progress=False, device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +34,7 @@ def dataset_infonce(model: str, data_dir) -> float:
     encoder.model.eval()
     losses = []
     with torch.no_grad():
-        for step, indices in enumerate(plan_batches(rows, settings, 1, seed=0, epoch=0)):
+        for step, indices in enumerate(plan_batches(rows, settings, 1, 1, seed=0, epoch=0)):
             batch = make_batch(rows, indices, settings["science"], 0, step, with_reasoning=False)
             losses.append(compute_loss(encoder, batch, 0.02, use_ri=False).infonce_mean)
     return float(np.mean(losses))
@@ -64,6 +66,7 @@ def test_short_minilm_run_lowers_the_loss_and_loads_in_sentence_transformers(dat
 
     log = read_log(output)
     assert [r["step"] for r in log] == list(range(1, 9))
+    assert {(r["queries"], r["passages"], r["chunks"]) for r in log} == {(4, 16, 1)}
     assert "ri_mean" not in log[1] and {"ri_min", "ri_max", "ri_mean", "ri_median"} <= set(log[2])
     assert 0 <= log[2]["ri_min"] <= log[2]["ri_median"] <= log[2]["ri_max"] <= 5
 
@@ -71,12 +74,20 @@ def test_short_minilm_run_lowers_the_loss_and_loads_in_sentence_transformers(dat
     st_vectors = SentenceTransformer(str(output), device="cpu").encode(texts)
     ours = Encoder(str(output), device="cpu")
     assert ours.pooling == "mean" and ours.normalize and ours.max_length == 64
+    # how eval and validate evaluate it: the training instructions, MiniLM's 512-position limit
+    recorded = json.loads((output / "reasonembed.json").read_text())
+    assert recorded["query_template"] == "Instruct: {instruction}\nQuery: {query}"
+    assert recorded["train_max_length"] == 64 and recorded["base_model"] == "minilm"
+    assert recorded["evaluation"] == {"instructions": "flagembedding", "max_length": 512}
     assert np.allclose(st_vectors, ours.encode(texts), atol=1e-5)
     assert np.allclose(np.linalg.norm(st_vectors, axis=1), 1.0, atol=1e-5)
 
 
 def test_resume_continues_the_step_count_and_matches_an_uninterrupted_run(data_dir, tmp_path):
-    common = dict(model="minilm", data=str(data_dir), loss="ri-infonce", ri_start_step=1, **FAST)
+    # chunk_size 2: each step accumulates two chunks (cached representations, dropout replayed)
+    common = dict(
+        model="minilm", data=str(data_dir), loss="ri-infonce", ri_start_step=1, chunk_size=2, **FAST
+    )
     straight = tmp_path / "straight"
     train(TrainConfig(output=straight, max_steps=4, save_steps=0, **common))
 
@@ -93,6 +104,7 @@ def test_resume_continues_the_step_count_and_matches_an_uninterrupted_run(data_d
     log = read_log(resumed)
     assert [r["step"] for r in log] == [1, 2, 3, 4]
     expected = read_log(straight)
+    assert {r["chunks"] for r in expected} == {2}
     assert [r["loss"] for r in log] == pytest.approx([r["loss"] for r in expected], rel=1e-4)
     assert [r["lr"] for r in log] == pytest.approx([r["lr"] for r in expected])
 
