@@ -73,7 +73,6 @@ def test_every_runtime_parameter_and_field_is_in_the_dump(tmp_path):
         "mine_candidates",
         "annotate_relevance",
         "assemble_samples",
-        "collect_rejections",
     }
     for name in pipeline.dag:
         step = pipeline.dag.get_step(name)["step"]
@@ -99,6 +98,14 @@ def test_unknown_domain_in_config_is_one_clear_line(tmp_path):
         parse_config({"domains": [{"domain": "chemistry", "corpus": {"path": "x.jsonl"}}]})
 
 
+def assert_funnel_adds_up(stats) -> dict[str, int]:
+    """Each funnel stage is the previous one minus the drops counted into it; returns the
+    counts by stage."""
+    for before, after in zip(stats.funnel[1:], stats.funnel[2:], strict=False):
+        assert after.count == before.count - sum(after.drops.values()), (before, after)
+    return {stage.stage: stage.count for stage in stats.funnel}
+
+
 def test_factory_end_to_end_with_the_local_model(tmp_path):
     corpus = write_corpus(tmp_path)
     config = parse_config(tiny_config(corpus, tmp_path / "cache"))
@@ -107,10 +114,20 @@ def test_factory_end_to_end_with_the_local_model(tmp_path):
 
     raw = pq.read_table(output / "raw").to_pylist()
     rejections = pq.read_table(output / "quarantine" / "quarantine.parquet").to_pylist()
-    funnel = {step["stage"]: step["count"] for step in stats["funnel"]}
-    n_queries = funnel["queries"]
+    funnel = assert_funnel_adds_up(stats)
+    # 7 documents: one too short, one a copy of another's text -> 2 seeds
     assert funnel["corpus documents"] == 7 and funnel["seeds"] == 2
-    assert len(raw) == stats["samples"]
+    assert stats.drops["seeds:drop:too_short"] == 1 and stats.drops["seeds:drop:duplicate_text"] == 1
+    assert stats.samples >= 1 and len(raw) == stats.samples == funnel["samples"]
+    # every annotated query had its 2 candidates judged or quarantined
+    assert stats.candidates == funnel["annotated queries"] * 2
+    assert stats.judgements == stats.candidates - stats.quarantined.judgements
+    assert len(rejections) == (
+        sum(count for key, count in stats.drops.items() if not key.startswith("seeds:"))
+        + stats.quarantined.judgements
+    )
+    assert stats.decontamination.performed is False
+    assert set(stats.prompt_hashes) == {"query_generation", "reasoning_query", "annotation"}
     for sample in raw:
         assert sample["query"] and sample["reasoning_query"]
         ids = {candidate["doc_id"] for candidate in sample["candidates"]}
@@ -119,10 +136,9 @@ def test_factory_end_to_end_with_the_local_model(tmp_path):
             assert not ids & {"heap", "heap-copy"}  # the same text under another id is the source
         assert all(1 <= c["relevance_score"] <= 5 for c in sample["candidates"])
         assert sample["n_positives"] >= 1 and sample["n_negatives"] >= 1
-        assert sample["prompt_hashes"]["annotation"]
+        assert sample["prompt_hashes"] == {"domain_filter": None, **stats.prompt_hashes}
     for row in rejections:
         assert row["stage"] and row["reason"]
-    assert n_queries + sum(1 for r in rejections if r["stage"] in {"query", "reasoning"}) == 2
 
     exported = [
         json.loads(line)
@@ -144,17 +160,17 @@ def test_factory_end_to_end_with_the_local_model(tmp_path):
     again = generate(config, tmp_path / "out2")
     after = requests.execute("SELECT COUNT(*) FROM completions").fetchone()[0]
     assert before == after > 0
-    assert again["samples"] == stats["samples"]
+    assert again.samples == stats.samples
     assert pq.read_table(tmp_path / "out2" / "raw").to_pylist() == raw
 
     # without distilabel's step cache, every request is answered by the request cache
     rerun = generate(config, tmp_path / "out3", use_cache=False)
-    usage = rerun["llm_usage"]["stages"]
+    usage = rerun.llm_usage["stages"]
     assert set(usage) >= {"query", "reasoning", "annotation"}
     for stage, counts in usage.items():
         assert counts.get("requests", 0) == 0 and counts["cached"] > 0, stage
-    assert rerun["deferred"]["complete"] is True
-    assert rerun["annotation_prompt_layout"]
+    assert rerun.deferred.complete is True
+    assert rerun.annotation_prompt_layout["judgements"] > 0
     assert requests.execute("SELECT COUNT(*) FROM completions").fetchone()[0] == before
 
     # the same pipeline from its YAML through distilabel's own CLI (steps imported by module

@@ -1,8 +1,10 @@
+import json
+
 import pytest
 
 from reasonembed.llms.base import Completion, ReasonEmbedLLM
 from reasonembed.steps.annotation import AnnotateRelevance, parse_relevance, truncate
-from reasonembed.steps.assembly import AssembleSamples, CollectRejections
+from reasonembed.steps.assembly import AssembleSamples
 
 
 @pytest.mark.parametrize(
@@ -43,7 +45,8 @@ class ScriptedLLM(ReasonEmbedLLM):
         ]
 
 
-def _judgement_row(doc_id: str, rank: int) -> dict:
+def _query_row(*doc_ids: str) -> dict:
+    """A mined query row (mining's output contract): its candidates in retrieval order."""
     return {
         "source_doc_id": "s1",
         "source_text": "source",
@@ -54,10 +57,15 @@ def _judgement_row(doc_id: str, rank: int) -> dict:
         "target_length": "less than 100 words",
         "education_level": "college",
         "generator_model": "g",
-        "doc_id": doc_id,
-        "doc_text": f"text of {doc_id}",
-        "retrieval_rank": rank,
-        "retrieval_score": 1.0 / rank,
+        "candidates": [
+            {
+                "doc_id": doc_id,
+                "text": f"text of {doc_id}",
+                "retrieval_rank": rank,
+                "retrieval_score": 1.0 / rank,
+            }
+            for rank, doc_id in enumerate(doc_ids, start=1)
+        ],
         "rejected_stage": None,
     }
 
@@ -80,41 +88,42 @@ def test_unparseable_answer_is_reasked_then_quarantined_and_never_a_label():
     )
     step = AnnotateRelevance(name="annotate", llm=llm, max_reasks=1)
     step.load()
-    rows = next(
-        step.process([_judgement_row("d1", 1), _judgement_row("d2", 2), _judgement_row("d3", 3)])
-    )
-    by_doc = {row["doc_id"]: row for row in rows}
+    [row] = next(step.process([_query_row("d1", "d2", "d3")]))
+    by_doc = {candidate["doc_id"]: candidate for candidate in row["candidates"]}
     assert by_doc["d1"]["relevance_score"] == 4 and by_doc["d1"]["annotation_error"] is None
     bad = by_doc["d2"]
-    assert bad["relevance_score"] is None
+    assert bad["relevance_score"] is None and bad["annotation_status"] == "quarantine"
     assert "no <score>N</score> tag" in bad["annotation_error"]
-    assert bad["rejected_stage"] == "annotation" and bad["rejected_kind"] == "quarantine"
-    assert bad["annotation_attempts"] == 2
+    assert row["rejected_stage"] is None  # the query itself goes on
+    assert row["annotation_attempts"] == 4  # 3 first answers + 1 re-ask
+    assert row["annotation_prompt_hash"] == step.template.hash
     assert llm.answers == []
 
-    sample = next(_assembler().process(rows))[0]
+    [record] = next(_assembler().process([row]))
+    assert record["status"] == "kept"
+    sample = json.loads(record["sample"])
     assert [c["doc_id"] for c in sample["candidates"]] == ["d1", "d3"]
     assert (sample["n_positives"], sample["n_negatives"], sample["n_annotation_quarantined"]) == (
         1,
         1,
         1,
     )
-    assert sample["drop_reason"] is None
-    quarantined = next(CollectRejections(name="collect").process(rows))
-    assert [(row["stage"], row["doc_id"]) for row in quarantined] == [("annotation", "d2")]
+    quarantined = json.loads(record["rejections"])
+    assert [(entry["stage"], entry["kind"], entry["doc_id"]) for entry in quarantined] == [
+        ("annotation", "quarantine", "d2")
+    ]
 
 
 def test_query_without_negative_is_dropped_with_reason():
-    rows = [
-        {
-            **_judgement_row("d1", 1),
-            "relevance_score": 5,
-            "relevance_analysis": "a",
-            "annotator_model": "m",
-        }
-    ]
-    sample = next(_assembler().process(rows))[0]
-    assert sample["drop_reason"] == "no_negative"
+    row = _query_row("d1")
+    row["candidates"][0].update(
+        relevance_score=5, relevance_analysis="a", annotation_error=None, annotation_status="judged"
+    )
+    [record] = next(_assembler().process([{**row, "annotator_model": "m"}]))
+    assert record["status"] == "dropped"
+    assert json.loads(record["sample"])["drop_reason"] == "no_negative"
+    [entry] = json.loads(record["rejections"])
+    assert (entry["stage"], entry["kind"], entry["reason"]) == ("assembly", "drop", "no_negative")
 
 
 def test_calibration_removes_the_shared_bias():
