@@ -122,6 +122,32 @@ class MiningConfig(_Strict):
     search_top_k: int = Field(default=1000, ge=1)
     n_candidates: int = Field(default=100, ge=1)
     encode_batch_size: int = Field(default=32, ge=1)
+    index: Literal["exact", "ivf", "hnsw"] = Field(
+        default="exact",
+        description="exact: inner product over every document, float16 shards searched one at a "
+        "time (memory: one shard); ivf / hnsw: a FAISS approximate index built from the shards, "
+        "its recall@100 against exact search measured on a sample of queries",
+    )
+    shard_docs: int = Field(
+        default=65536, ge=1, description="documents per embedding shard (float32 memory: one shard)"
+    )
+    nlist: int | None = Field(
+        default=None, ge=1, description="ivf: inverted lists (None: about 4 sqrt(documents))"
+    )
+    nprobe: int = Field(default=32, ge=1, description="ivf: lists visited per query")
+    ef_search: int = Field(default=128, ge=1, description="hnsw: search breadth per query")
+    recall_sample_rate: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="ivf / hnsw: share of queries (chosen by a hash of the query) also searched "
+        "exactly to measure the approximate index's recall@100",
+    )
+    encode_workers: int = Field(
+        default=1,
+        ge=1,
+        description="processes encoding corpus shards (one per GPU when there are GPUs)",
+    )
 
 
 class AnnotationConfig(_Strict):
