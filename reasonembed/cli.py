@@ -3,6 +3,10 @@
 Each sub-command lives in the module of its area and exposes `add_arguments(parser)` and
 `run(args) -> int`. Modules are imported only when their command runs, so `--help` is fast and
 nothing touches torch before a distilabel pipeline forks its workers.
+
+Errors end the command with exit status 1 and ONE log line: a `UserError` says what to fix;
+any other exception is reported as `TYPE: message (run with -v for the traceback)`. The full
+traceback is printed only with `-v/--verbose`, which works before or after the sub-command.
 """
 
 from __future__ import annotations
@@ -21,6 +25,10 @@ from reasonembed.logs import configure_logging
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("reasonembed.commands.generate", "run the ReMixer factory on a config"),
+    "check": (
+        "reasonembed.commands.check",
+        "check a config, its corpora, servers and models before any paid request",
+    ),
     "dump-pipeline": (
         "reasonembed.commands.dump_pipeline",
         "write the distilabel pipeline.yaml of a config",
@@ -40,10 +48,18 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         prog="reasonembed",
         description="ReMixer synthetic data factory for reasoning-intensive retrieval.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    verbose_help = "debug logging, and the full traceback of an error"
+    parser.add_argument("-v", "--verbose", action="store_true", help=verbose_help)
+    # the same flag after the sub-command; SUPPRESS keeps a -v given before it
+    after = argparse.ArgumentParser(add_help=False)
+    after.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=verbose_help
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
-        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        command_parser = sub.add_parser(
+            name, help=help_text, description=help_text, parents=[after]
+        )
         if name == only:
             importlib.import_module(module_name).add_arguments(command_parser)
     return parser
@@ -59,12 +75,30 @@ def main(argv: list[str] | None = None) -> int:
         build_parser().print_help()
         return 2
     configure_logging(args.verbose)
-    module = importlib.import_module(COMMANDS[args.command][0])
+    logger = logging.getLogger("reasonembed")
     try:
+        module = importlib.import_module(COMMANDS[args.command][0])
         return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        logger.error("interrupted")
+        return 130
     except UserError as error:
-        logging.getLogger("reasonembed").error("%s", error)
+        logger.error("%s", one_line(error), exc_info=args.verbose)
         return 1
+    except Exception as error:  # noqa: BLE001  (the user sees one line; -v shows the traceback)
+        if args.verbose:
+            logger.error("%s: %s", type(error).__name__, one_line(error), exc_info=True)
+        else:
+            logger.error(
+                "%s: %s (run with -v for the traceback)", type(error).__name__, one_line(error)
+            )
+        return 1
+
+
+def one_line(error: BaseException, limit: int = 1000) -> str:
+    """The error's message on one line (whitespace collapsed), cut at `limit` characters."""
+    text = " ".join(str(error).split()) or repr(error)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 if __name__ == "__main__":

@@ -1,19 +1,31 @@
 """FactoryConfig: everything a ReMixer run needs, loaded from YAML.
 
-`load_config(path)` validates the file (unknown keys, unknown domains, bad values) and raises
-`UserError` naming the file and the field. `config_hash(config)` identifies a configuration in
-lineage and in the distilabel pipeline name (runs of the same config share the cache).
+`load_config(path)` validates the file (UTF-8, YAML, unknown keys, unknown domains, enums,
+ranges, files that must exist) and raises `UserError`, one line naming the file and the key.
+`config_hash(config)` identifies a configuration in lineage and in the distilabel pipeline name
+(runs of the same config share the cache).
+
+Nothing here imports torch: `generate` validates configs in the parent process, before
+distilabel forks its workers.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from reasonembed.corpus import CorpusSource
 from reasonembed.domains import Domain, DomainRegistry
@@ -21,6 +33,12 @@ from reasonembed.errors import UserError
 from reasonembed.quality.filters import TrivialityConfig
 
 DEFAULT_CACHE_DIR = ".cache/reasonembed"
+# POSIX name of an environment variable; anything else in `api_key_env` is a pasted key or a typo
+ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# mining.pooling: "auto" or one of reasonembed.retrieval.pooling.POOLING_MODES (tests keep them
+# in step; pooling.py imports torch, which this module must not)
+MiningPooling = Literal["auto", "mean", "cls", "last_token"]
+EncoderDtype = Literal["auto", "float32", "float16", "bfloat16"]
 
 
 class _Strict(BaseModel):
@@ -62,12 +80,12 @@ class LLMConfig(_Strict):
     """
 
     backend: Literal["local", "openai", "vllm"] = "local"
-    model: str = "smollm2-135m"
+    model: str = Field(default="smollm2-135m", min_length=1)
     base_url: str | list[str] | None = None
     api_key_env: str | None = None
     temperature: float = Field(default=0.7, ge=0)
     top_p: float = Field(default=0.95, gt=0, le=1)
-    top_k: int | None = 40
+    top_k: int | None = Field(default=40, ge=1, description="null: not sent")
     max_new_tokens: int = Field(default=512, ge=1)
     concurrency: int = Field(default=8, ge=1)
     timeout_s: float = Field(default=120.0, gt=0)
@@ -76,6 +94,42 @@ class LLMConfig(_Strict):
     price: PriceConfig = Field(default_factory=PriceConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     chat_template_kwargs: dict[str, Any] | None = None
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        # never echo the value: it may be the key itself
+        if value is not None and not ENV_NAME_RE.fullmatch(value):
+            raise ValueError(
+                "holds what looks like an API key, not the NAME of an environment variable: "
+                "remove it from the config (and revoke it if the file was shared), export the "
+                "key in a variable (e.g. OPENAI_API_KEY) and write that variable's name here"
+            )
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _urls(cls, value: str | list[str] | None) -> str | list[str] | None:
+        urls = [value] if isinstance(value, str) else (value or [])
+        if isinstance(value, list) and not value:
+            raise ValueError("an empty list; give at least one URL (e.g. http://127.0.0.1:8000/v1)")
+        for url in urls:
+            if not re.fullmatch(r"https?://[^/\s]+(/\S*)?", url):
+                raise ValueError(f"{url!r} is not an http(s) URL (e.g. http://127.0.0.1:8000/v1)")
+        return value
+
+    @model_validator(mode="after")
+    def _backend_settings(self) -> LLMConfig:
+        if self.backend == "openai" and not self.base_url:
+            raise ValueError("backend openai needs `base_url` (e.g. http://127.0.0.1:8000/v1)")
+        return self
+
+    @property
+    def base_urls(self) -> list[str]:
+        """`base_url` as a list ([] when unset)."""
+        if self.base_url is None:
+            return []
+        return [self.base_url] if isinstance(self.base_url, str) else list(self.base_url)
 
 
 class SeedConfig(_Strict):
@@ -94,12 +148,17 @@ class DomainRun(_Strict):
 
     domain: str
     corpus: CorpusSource
-    max_seeds: int | None = None
+    max_seeds: int | None = Field(default=None, ge=1)
+
+
+Weight = Annotated[int, Field(ge=0)]
 
 
 class QueryGenerationConfig(_Strict):
+    """Target lengths and education levels are sampled by weight (at least one weight > 0)."""
+
     max_reasks: int = Field(default=2, ge=0)
-    length_weights: dict[str, int] = Field(
+    length_weights: dict[str, Weight] = Field(
         default_factory=lambda: {
             "less than 100 words": 1,
             "100 to 200 words": 2,
@@ -109,16 +168,33 @@ class QueryGenerationConfig(_Strict):
             "at least 500 words": 1,
         }
     )
-    education_weights: dict[str, int] = Field(
+    education_weights: dict[str, Weight] = Field(
         default_factory=lambda: {"high school": 1, "college": 2, "PhD": 2}
     )
     reasoning_query: bool = True
 
+    @field_validator("length_weights", "education_weights")
+    @classmethod
+    def _some_weight(cls, value: dict[str, int]) -> dict[str, int]:
+        if not any(weight > 0 for weight in value.values()):
+            raise ValueError("needs at least one entry with a weight above 0")
+        return value
+
 
 class MiningConfig(_Strict):
-    retriever: str = "minilm"
-    pooling: str = "auto"
-    max_length: int | None = None
+    """Dense candidate mining (`reasonembed.retrieval.Encoder`).
+
+    retriever: a bundled alias ("minilm"), a local folder or a Hub model id.
+    pooling: "auto" (the folder's sentence-transformers setting, else last_token for decoder
+        models, mean otherwise), "mean", "cls" or "last_token".
+    max_length: tokens per query and passage (None: the model folder's setting, else 512).
+    trust_remote_code: run the model repository's own code (gte-Qwen2-7B-instruct needs it).
+    dtype: weights' dtype; "auto": float16/bfloat16 on a GPU, float32 on a CPU.
+    """
+
+    retriever: str = Field(default="minilm", min_length=1)
+    pooling: MiningPooling = "auto"
+    max_length: int | None = Field(default=None, ge=1)
     search_top_k: int = Field(default=1000, ge=1)
     n_candidates: int = Field(default=100, ge=1)
     encode_batch_size: int = Field(default=32, ge=1)
@@ -148,6 +224,8 @@ class MiningConfig(_Strict):
         ge=1,
         description="processes encoding corpus shards (one per GPU when there are GPUs)",
     )
+    trust_remote_code: bool = False
+    dtype: EncoderDtype = "auto"
 
 
 class AnnotationConfig(_Strict):
@@ -171,9 +249,9 @@ class DomainFilterConfig(_Strict):
 
 
 class FactoryConfig(_Strict):
-    name: str = "remixer"
+    name: str = Field(default="remixer", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     seed: int = 42
-    domains: list[DomainRun]
+    domains: list[DomainRun] = Field(min_length=1)
     custom_domains: list[Domain] = Field(default_factory=list)
     seeds: SeedConfig = Field(default_factory=SeedConfig)
     domain_filter: DomainFilterConfig = Field(default_factory=DomainFilterConfig)
@@ -189,7 +267,7 @@ class FactoryConfig(_Strict):
         "counted (removed with quality.strict)",
     )
     quality: TrivialityConfig = Field(default_factory=TrivialityConfig)
-    cache_dir: str = DEFAULT_CACHE_DIR
+    cache_dir: str = Field(default=DEFAULT_CACHE_DIR, min_length=1)
 
     @model_validator(mode="after")
     def _check(self) -> FactoryConfig:
@@ -203,7 +281,24 @@ class FactoryConfig(_Strict):
             raise ValueError("seeds.min_chars is larger than seeds.max_chars")
         if self.mining.n_candidates > self.mining.search_top_k:
             raise ValueError("mining.n_candidates is larger than mining.search_top_k")
+        self._one_positive_threshold()
         return self
+
+    def _one_positive_threshold(self) -> None:
+        """`quality.min_positive_score` and `annotation.positive_threshold` are one setting (a
+        candidate scored at or above it is a positive): the annotation one rules, the quality
+        one may only repeat it."""
+        threshold = self.annotation.positive_threshold
+        if "min_positive_score" in self.quality.model_fields_set:
+            if self.quality.min_positive_score != threshold:
+                raise ValueError(
+                    f"quality.min_positive_score ({self.quality.min_positive_score}) disagrees "
+                    f"with annotation.positive_threshold ({threshold}): they are one setting; "
+                    "set annotation.positive_threshold only"
+                )
+        elif self.quality.min_positive_score != threshold:
+            # keep the dumped config (config.yaml, stats) telling the value really used
+            self.quality = self.quality.model_copy(update={"min_positive_score": threshold})
 
     @property
     def registry(self) -> DomainRegistry:
@@ -211,27 +306,63 @@ class FactoryConfig(_Strict):
 
 
 def load_config(path: str | Path) -> FactoryConfig:
+    """Read, validate and check the files a config names; UserError (one line) on any problem."""
+    from reasonembed.textio import read_utf8
+
     path = Path(path)
+    text = read_utf8(path, "config")
     try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as error:
-        raise UserError(f"{path}: cannot read config: {error.strerror}") from error
+        data = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise UserError(f"{path}: invalid YAML: {error}") from error
-    return parse_config(data, where=str(path))
+        raise UserError(f"{path}: invalid YAML: {' '.join(str(error).split())}") from None
+    config = parse_config(data, where=str(path))
+    check_paths(config, where=str(path))
+    return config
+
+
+def _location(loc: tuple) -> str:
+    """('domains', 0, 'max_seeds') -> 'domains[0].max_seeds'."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _problem(issue: dict) -> str:
+    message = issue["msg"].removeprefix("Value error, ")
+    if issue["type"] == "literal_error" and isinstance(issue.get("input"), str):
+        message += f" (got {issue['input'][:40]!r})"
+    # a model-level check is located at the model's key (top-level ones name their keys)
+    location = _location(issue["loc"])
+    return f"{location}: {message}" if location else message
 
 
 def parse_config(data: object, where: str = "config") -> FactoryConfig:
+    """Validate a config mapping; UserError naming `where` and each bad key (values are not
+    echoed, except the rejected choice of an enum: a pasted key must never reach a log)."""
     try:
         return FactoryConfig.model_validate(data)
     except UserError as error:
-        raise UserError(f"{where}: {error}") from error
+        raise UserError(f"{where}: {error}") from None
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in issue['loc']) or '(top level)'}: {issue['msg']}"
-            for issue in error.errors()
-        )
-        raise UserError(f"{where}: {problems}") from error
+        problems = "; ".join(_problem(issue) for issue in error.errors())
+        # `from None`: the chained ValidationError would print the inputs under -v
+        raise UserError(f"{where}: {problems}") from None
+
+
+def check_paths(config: FactoryConfig, where: str = "config") -> None:
+    """UserError when a file or folder the config names does not exist (corpora are checked
+    by `reasonembed.preflight`, which also decodes them)."""
+    for index, name in enumerate(config.seeds.exclude_ids_files):
+        if not Path(name).expanduser().is_file():
+            raise UserError(f"{where}: seeds.exclude_ids_files[{index}]: {name}: no such file")
+    if config.bright and config.bright != "hub":
+        folder = Path(config.bright).expanduser()
+        if not (folder / "examples").is_dir():
+            raise UserError(
+                f"{where}: bright: {config.bright}: not a BRIGHT folder (it needs "
+                "examples/<task>-00000-of-00001.parquet); give the folder or 'hub'"
+            )
 
 
 def config_hash(config: FactoryConfig) -> str:

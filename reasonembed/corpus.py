@@ -8,33 +8,42 @@ A corpus is a list of documents `doc_id` (str, unique), `text` (str, non-empty),
     datasets  a folder written by `datasets.Dataset.save_to_disk`
     hub       a Hub dataset repo id, `org/name[@revision]` (split `split`)
     bright    a folder in the BRIGHT Hub layout: documents/<task>-00000-of-00001.parquet
-              (fields id, content), the task being `bright_task` or the domain name
+              (fields id, content), the task being `bright_task` or the domain name; `path: hub`
+              reads that file from the Hub dataset xlangai/BRIGHT at the pinned revision
     python-docs  the docstrings of Python standard-library modules, `path` being a
               comma-separated list of module names (the offline demo corpus: every machine
               with Python has it); doc_id is the qualified name
 
 `format: auto` picks by suffix / folder contents. Field names are configurable (`id_field`,
 `text_field`, `title_field`). Every problem is reported as `UserError("FILE: row N: field F: ...")`
-before any LLM call.
+before any LLM call; files are decoded strictly (a byte that is not UTF-8 is named by file, line
+and byte offset).
+
+`iter_documents` streams validated documents (one batch of rows in memory at a time);
+`load_corpus` collects them; `scan_corpus` only counts them (the preflight check, which must
+not hold a large corpus in memory next to the one `generate` loads).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict
 
 from reasonembed.errors import UserError
+from reasonembed.textio import decode_utf8
 
 logger = logging.getLogger(__name__)
 
 CorpusFormat = Literal["auto", "jsonl", "parquet", "datasets", "hub", "bright", "python-docs"]
+BATCH_ROWS = 8192  # rows decoded at a time from parquet files and Arrow tables
 
 
 class CorpusSource(BaseModel):
@@ -86,6 +95,8 @@ def detect_format(path: Path) -> str:
 
 
 def _files(path: Path, suffix: str) -> list[Path]:
+    if not path.exists():
+        raise UserError(f"{path}: corpus path does not exist")
     files = [path] if path.is_file() else sorted(path.glob(f"*{suffix}"))
     if not files:
         raise UserError(f"{path}: no {suffix} files found")
@@ -93,30 +104,63 @@ def _files(path: Path, suffix: str) -> list[Path]:
 
 
 def _jsonl_records(path: Path) -> Iterator[tuple[str, int, dict]]:
+    """(file, line, object) of every non-blank line; bytes decoded strictly, line by line."""
     for file in _files(path, ".jsonl"):
-        with open(file, encoding="utf-8") as handle:
-            for line_number, line in enumerate(handle, start=1):
+        offset = 0
+        with open(file, "rb") as handle:
+            for line_number, raw in enumerate(handle, start=1):
+                line = decode_utf8(raw, str(file), line_number, offset)
+                offset += len(raw)
+                if line_number == 1:
+                    line = line.removeprefix("\ufeff")
                 if not line.strip():
                     continue
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError as error:
-                    raise UserError(f"{file}: line {line_number}: invalid JSON: {error}") from error
+                    raise UserError(f"{file}: line {line_number}: invalid JSON: {error}") from None
                 if not isinstance(record, dict):
                     raise UserError(f"{file}: line {line_number}: expected a JSON object")
                 yield str(file), line_number, record
 
 
-def _table_records(table, where: str) -> Iterator[tuple[str, int, dict]]:
-    for row_number, record in enumerate(table.to_pylist(), start=1):
-        yield where, row_number, record
+def _batch_rows(batch: pa.RecordBatch, where: str, first_row: int) -> list[dict]:
+    """The rows of one Arrow batch as dicts; UserError naming the row of a string that is not
+    UTF-8 (Arrow stores strings unchecked; Python refuses them)."""
+    try:
+        return batch.to_pylist()
+    except UnicodeDecodeError:
+        for name in batch.schema.names:
+            column = batch.column(name)
+            for index in range(len(column)):
+                try:
+                    column[index].as_py()
+                except UnicodeDecodeError:
+                    raise UserError(
+                        f"{where}: row {first_row + index}: field {name!r} is not valid UTF-8"
+                    ) from None
+        raise
+
+
+def _table_records(
+    batches: Iterable[pa.RecordBatch], where: str
+) -> Iterator[tuple[str, int, dict]]:
+    row_number = 1
+    for batch in batches:
+        for record in _batch_rows(batch, where, row_number):
+            yield where, row_number, record
+            row_number += 1
 
 
 def _parquet_records(path: Path, columns: list[str]) -> Iterator[tuple[str, int, dict]]:
     for file in _files(path, ".parquet"):
-        schema = pq.read_schema(file)
-        present = [name for name in columns if name in schema.names]
-        yield from _table_records(pq.read_table(file, columns=present), str(file))
+        try:
+            parquet = pq.ParquetFile(file)
+        except (OSError, pa.ArrowException) as error:
+            raise UserError(f"{file}: not a readable parquet file: {error}") from None
+        present = [name for name in columns if name in parquet.schema_arrow.names]
+        batches = parquet.iter_batches(batch_size=BATCH_ROWS, columns=present)
+        yield from _table_records(batches, str(file))
 
 
 def _datasets_records(source: CorpusSource, hub: bool) -> Iterator[tuple[str, int, dict]]:
@@ -128,7 +172,7 @@ def _datasets_records(source: CorpusSource, hub: bool) -> Iterator[tuple[str, in
     else:
         loaded = datasets.load_from_disk(source.path)
         dataset = loaded[source.split] if isinstance(loaded, datasets.DatasetDict) else loaded
-    yield from _table_records(dataset.data.table, source.path)
+    yield from _table_records(dataset.data.table.to_batches(BATCH_ROWS), source.path)
 
 
 def _python_doc_records(modules: str) -> Iterator[tuple[str, int, dict]]:
@@ -162,6 +206,15 @@ def _python_doc_records(modules: str) -> Iterator[tuple[str, int, dict]]:
                 )
 
 
+def _require_hub(what: str) -> None:
+    """UserError at once when the Hub cannot be reached (its client would retry for minutes)."""
+    from reasonembed.network import hub_unreachable
+
+    problem = hub_unreachable()
+    if problem:
+        raise UserError(f"corpus {what}: cannot read it from the Hub: {problem}")
+
+
 def _records(
     source: CorpusSource, domain: str
 ) -> tuple[Iterator[tuple[str, int, dict]], CorpusSource]:
@@ -173,7 +226,13 @@ def _records(
         )
     if fmt == "bright":
         task = source.bright_task or domain
-        file = path / "documents" / f"{task}-00000-of-00001.parquet"
+        if source.path == "hub":
+            from reasonembed.eval.bright import HUB_REPO, task_file
+
+            _require_hub(f"{HUB_REPO} documents of {task}")
+            file = task_file("hub", "documents", task)
+        else:
+            file = path / "documents" / f"{task}-00000-of-00001.parquet"
         if not file.exists():
             raise UserError(f"{file}: BRIGHT documents file for task {task!r} not found")
         source = source.model_copy(update={"id_field": "id", "text_field": "content"})
@@ -185,16 +244,29 @@ def _records(
         return _jsonl_records(path), source
     if fmt == "parquet":
         return _parquet_records(path, columns), source
+    if fmt == "hub":
+        _require_hub(source.path)
     if fmt in ("datasets", "hub"):
         return _datasets_records(source, hub=fmt == "hub"), source
     raise UserError(f"{source.path}: unknown corpus format {fmt!r}")
 
 
-def load_corpus(source: CorpusSource, domain: str) -> Corpus:
-    """Load and validate a corpus; raises `UserError` naming file, row and field."""
+def on_hub(source: CorpusSource) -> bool:
+    """True when the corpus is read from the Hub (it cannot be checked offline)."""
+    if source.format == "hub" or (source.format == "bright" and source.path == "hub"):
+        return True
+    if source.format != "auto":
+        return False
+    path = Path(source.path).expanduser()
+    return not path.exists() and "/" in source.path and not source.path.startswith((".", "/"))
+
+
+def iter_documents(source: CorpusSource, domain: str) -> Iterator[tuple[str, str, str | None]]:
+    """Validated (doc_id, text, title) of a corpus, streamed; raises `UserError` naming file,
+    row and field (missing or empty fields, duplicate ids, bytes that are not UTF-8, an empty
+    corpus). Holds the ids seen (for duplicates), not the texts."""
     records, source = _records(source, domain)
-    corpus = Corpus(domain=domain, doc_ids=[], texts=[], titles=[], source=source.path)
-    first_row: dict[str, str] = {}
+    first_row: dict[str, int] = {}
     for where, row, record in records:
         for name in (source.id_field, source.text_field):
             if name not in record or record[name] is None:
@@ -218,13 +290,25 @@ def load_corpus(source: CorpusSource, domain: str) -> Corpus:
             )
         if doc_id in first_row:
             raise UserError(
-                f"{where}: row {row}: duplicate doc_id {doc_id!r} (first seen at {first_row[doc_id]})"
+                f"{where}: row {row}: duplicate doc_id {doc_id!r} (first seen at row {first_row[doc_id]})"
             )
-        first_row[doc_id] = f"row {row}"
+        first_row[doc_id] = row
+        yield doc_id, text, record.get(source.title_field) if source.title_field else None
+    if not first_row:
+        raise UserError(f"{source.path}: corpus for domain {domain!r} is empty")
+
+
+def load_corpus(source: CorpusSource, domain: str) -> Corpus:
+    """Load and validate a corpus; raises `UserError` naming file, row and field."""
+    corpus = Corpus(domain=domain, doc_ids=[], texts=[], titles=[], source=source.path)
+    for doc_id, text, title in iter_documents(source, domain):
         corpus.doc_ids.append(doc_id)
         corpus.texts.append(text)
-        corpus.titles.append(record.get(source.title_field) if source.title_field else None)
-    if not corpus.doc_ids:
-        raise UserError(f"{source.path}: corpus for domain {domain!r} is empty")
+        corpus.titles.append(title)
     logger.info("corpus %s: %d documents from %s", domain, len(corpus), source.path)
     return corpus
+
+
+def scan_corpus(source: CorpusSource, domain: str) -> int:
+    """Validate a corpus as `load_corpus` does, streaming; returns its number of documents."""
+    return sum(1 for _ in iter_documents(source, domain))

@@ -61,6 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    from reasonembed.preflight import preflight  # corpora decoded; no key or server needed
+
+    preflight(config, None, overwrite=False, probe_servers=False, check_keys=False)
     result = estimate(
         config,
         chars_per_token=args.chars_per_token,

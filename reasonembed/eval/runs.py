@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from reasonembed.errors import UserError
+from reasonembed.textio import read_utf8
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +192,8 @@ def apply_protocol(run: Run, excluded: Mapping[str, Sequence[str]], depth: int =
 
 
 def read_trec_run(path: str | Path) -> Run:
-    """Read a TREC run file; raises `UserError` naming the line for malformed or duplicate entries.
+    """Read a TREC run file; raises `UserError` naming the line for malformed or duplicate
+    entries, and the line and byte offset of a byte that is not UTF-8.
 
     Lines are split in C++ (pyarrow string kernels), so large runs load quickly.
     """
@@ -199,7 +201,7 @@ def read_trec_run(path: str | Path) -> Run:
     if not path.is_file():
         raise UserError(f"{path}: run file not found")
     all_lines = pc.utf8_trim_whitespace(
-        pa.array(path.read_text(encoding="utf-8").splitlines(), pa.string())
+        pa.array(read_utf8(path, "run file").splitlines(), pa.string())
     )
     non_empty = pc.not_equal(all_lines, "")
     line_numbers = np.flatnonzero(non_empty.to_numpy(zero_copy_only=False)) + 1

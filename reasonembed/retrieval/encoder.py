@@ -20,7 +20,7 @@ from transformers import AutoModel, AutoTokenizer
 
 from reasonembed.retrieval.cache import EmbeddingCache
 from reasonembed.retrieval.instructions import DEFAULT_QUERY_TEMPLATE, format_query
-from reasonembed.retrieval.models import model_fingerprint, resolve_model_path
+from reasonembed.retrieval.models import model_fingerprint, resolve_dtype, resolve_model_path
 from reasonembed.retrieval.pooling import POOLING_MODES, pool
 from reasonembed.textnorm import text_hash
 
@@ -79,7 +79,12 @@ class Encoder:
             models and mean otherwise), "mean", "cls" or "last_token".
         max_length: token limit per text (None: the folder's setting, else 512).
         normalize: L2-normalise outputs (None: the folder's setting, else True).
+        device: "cpu", "cuda", ... (None: cuda when available, else cpu).
+        dtype: weights' dtype: a torch dtype, "float32", "float16", "bfloat16", or "auto"
+            (float16/bfloat16 on a GPU, float32 on a CPU); None: float32.
         query_template: how an instruction and a query are joined.
+        trust_remote_code: let transformers run the model repository's own code (models such
+            as gte-Qwen2-7B-instruct ship their modelling code).
     """
 
     def __init__(
@@ -89,7 +94,7 @@ class Encoder:
         max_length: int | None = None,
         normalize: bool | None = None,
         device: str | None = None,
-        dtype: torch.dtype | None = None,
+        dtype: torch.dtype | str | None = None,
         query_template: str = DEFAULT_QUERY_TEMPLATE,
         trust_remote_code: bool = False,
     ) -> None:
@@ -97,11 +102,13 @@ class Encoder:
         self.path = resolve_model_path(model_name_or_path)
         folder = Path(self.path)
         declared = read_sentence_transformers_settings(folder) if folder.is_dir() else {}
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.dtype = resolve_dtype(dtype, self.device)
         self.tokenizer = AutoTokenizer.from_pretrained(
             self.path, trust_remote_code=trust_remote_code
         )
         self.model = AutoModel.from_pretrained(
-            self.path, trust_remote_code=trust_remote_code, dtype=dtype or torch.float32
+            self.path, trust_remote_code=trust_remote_code, dtype=self.dtype
         )
         model_type = getattr(self.model.config, "model_type", "")
         if pooling == "auto":
@@ -118,7 +125,6 @@ class Encoder:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         if self.pooling == "last_token":
             self.tokenizer.padding_side = "left"
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model.to(self.device)
         self.model.eval()
 
@@ -128,15 +134,17 @@ class Encoder:
 
     @property
     def fingerprint(self) -> str:
-        """Identity of everything that decides an embedding (weights, pooling, length, norm)."""
-        return "-".join(
-            [
-                model_fingerprint(self.path),
-                self.pooling,
-                str(self.max_length),
-                "norm" if self.normalize else "raw",
-            ]
-        )
+        """Identity of everything that decides an embedding (weights, pooling, length, norm,
+        dtype when not float32: earlier float32 fingerprints stay valid)."""
+        parts = [
+            model_fingerprint(self.path),
+            self.pooling,
+            str(self.max_length),
+            "norm" if self.normalize else "raw",
+        ]
+        if self.dtype != torch.float32:
+            parts.append(str(self.dtype).removeprefix("torch."))
+        return "-".join(parts)
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
         batch = self.tokenizer(

@@ -50,6 +50,51 @@ def resolve_model_path(name_or_path: str) -> str:
     return name_or_path
 
 
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+
+
+def resolve_dtype(dtype, device):
+    """The torch dtype to load weights in: a torch dtype or None (float32) is kept; "auto" is
+    float32 on a CPU and, on a GPU, bfloat16 where supported, else float16; "float16" etc. are
+    taken as named. Imports torch (call it in the process that loads the model)."""
+    import torch
+
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype or torch.float32
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES} or a torch.dtype, got {dtype!r}")
+    if dtype != "auto":
+        return getattr(torch, dtype)
+    if torch.device(device).type != "cuda":
+        return torch.float32
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def local_model_status(name_or_path: str) -> tuple[str, str]:
+    """Whether a model can be loaded without the network, without loading it.
+
+    ("bundled" | "folder", path): a bundled alias or an existing folder;
+    ("cached", path): a Hub id whose config.json is in the local Hugging Face cache;
+    ("hub", name): a Hub id not in the cache (loading needs the network);
+    ("missing", message): a bundled alias whose package is not installed, or a path
+    (absolute, or starting with . or ~) that does not exist.
+    """
+    try:
+        path = resolve_model_path(name_or_path)
+    except FileNotFoundError as error:
+        return "missing", str(error)
+    if Path(path).is_dir():
+        return ("bundled" if name_or_path in BUNDLED_MODELS else "folder"), path
+    if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") != 1:
+        return "missing", f"model {name_or_path!r}: no such folder, and not a Hub id (ORG/NAME)"
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(name_or_path, "config.json")
+    if isinstance(cached, str):
+        return "cached", str(Path(cached).parent)
+    return "hub", name_or_path
+
+
 def model_fingerprint(path: str) -> str:
     """A short identity of a model's weights, for cache keys.
 
