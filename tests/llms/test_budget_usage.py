@@ -7,13 +7,7 @@ import pytest
 from reasonembed.config import parse_config
 from reasonembed.llms import build_llm
 from reasonembed.llms.base import Completion, ReasonEmbedLLM
-from reasonembed.llms.budget import (
-    Budget,
-    clear_partial,
-    is_partial,
-    mark_partial,
-    split_deferred,
-)
+from reasonembed.llms.budget import Budget, clear_partial, is_partial, mark_partial
 from reasonembed.llms.usage import begin_run, usage_report
 from reasonembed.steps.queries import GenerateReasoningQueries
 
@@ -114,44 +108,72 @@ def test_budget_defers_then_next_run_continues_without_paying_twice(tmp_path, mo
     assert (report2["requests"], report2["cached"], report2["deferred"]) == (2, 4, 0)
 
 
-def test_split_deferred_keeps_only_complete_queries(tmp_path):
-    samples = [
-        {"domain": "leetcode", "source_doc_id": "a", "candidates": [1, 2]},
-        {"domain": "leetcode", "source_doc_id": "b", "candidates": [1]},
+def _annotated_row(source_doc_id: str, statuses: list[str]) -> dict:
+    """An annotated query row whose candidates have these annotation statuses."""
+    return {
+        "domain": "leetcode",
+        "source_doc_id": source_doc_id,
+        "source_text": "A heap keeps the smallest item at the root.",
+        "query": "Merge k sorted lists.",
+        "reasoning_query": None,
+        "instruction": "i",
+        "target_length": "less than 100 words",
+        "education_level": "college",
+        "generator_model": "g",
+        "annotator_model": "a",
+        "rejected_stage": None,
+        "candidates": [
+            {
+                "doc_id": f"d{rank}",
+                "text": f"heap text {rank}",
+                "retrieval_rank": rank,
+                "retrieval_score": 1.0 / rank,
+                "relevance_score": None if status != "judged" else (5 if rank == 1 else 1),
+                "relevance_analysis": "x",
+                "annotation_error": None if status == "judged" else "budget reached: x",
+                "annotation_status": status,
+            }
+            for rank, status in enumerate(statuses, start=1)
+        ],
+    }
+
+
+def _write(tmp_path, rows):
+    """The rows through the real assembly step and output writer: FunnelCounts."""
+    from reasonembed.domains import DomainRegistry
+    from reasonembed.output_writer import OutputWriter
+    from reasonembed.steps.assembly import AssembleSamples
+
+    step = AssembleSamples(name="assemble")
+    step.load()
+    writer = OutputWriter(tmp_path / "out", DomainRegistry(), positive_threshold=3)
+    writer.add(next(step.process(rows)))
+    return writer.close()
+
+
+def test_a_query_with_a_deferred_judgement_is_left_out_whole(tmp_path):
+    import pyarrow.parquet as pq
+
+    rows = [
+        _annotated_row("a", ["judged", "judged"]),
+        _annotated_row("b", ["judged", "deferred"]),
+        {
+            **_annotated_row("c", []),
+            "rejected_stage": "query",
+            "rejected_kind": "deferred",
+            "rejected_reason": "request failed on every server: x",
+        },
     ]
-    rejections = [
-        {
-            "stage": "annotation",
-            "kind": "deferred",
-            "domain": "leetcode",
-            "source_doc_id": "b",
-            "doc_id": "d2",
-            "reason": "budget reached: annotator 50 tokens spent, budget 40",
-        },
-        {
-            "stage": "query",
-            "kind": "deferred",
-            "domain": "leetcode",
-            "source_doc_id": "c",
-            "doc_id": None,
-            "reason": "request failed on every server: x",
-        },
-        {
-            "stage": "annotation",
-            "kind": "quarantine",
-            "domain": "leetcode",
-            "source_doc_id": "a",
-            "doc_id": "d9",
-            "reason": "no <score>N</score> tag in the answer (after 3 attempts)",
-        },
-    ]
-    kept, others, summary = split_deferred(samples, rejections)
-    assert [s["source_doc_id"] for s in kept] == ["a"]
-    assert [r["kind"] for r in others] == ["quarantine"]
-    assert summary["deferred_rows"] == 2 and summary["deferred_queries"] == 2
-    assert not summary["complete"]
+    counts = _write(tmp_path, rows)
+    assert dict(counts.statuses) == {"kept": 1, "deferred": 2}
+    assert [
+        row["source_doc_id"] for row in pq.read_table(tmp_path / "out" / "raw").to_pylist()
+    ] == ["a"]
+    # deferred rows are work for the next run, never quarantine
+    assert pq.read_table(tmp_path / "out" / "quarantine" / "quarantine.parquet").num_rows == 0
+    assert counts.deferred_rows == 2
     assert not is_partial(tmp_path, "cfg")
-    mark_partial(tmp_path, "cfg", summary)
+    mark_partial(tmp_path, "cfg", {"deferred_rows": 2})
     assert is_partial(tmp_path, "cfg")
     clear_partial(tmp_path, "cfg")
     assert not is_partial(tmp_path, "cfg")
@@ -190,27 +212,10 @@ def test_finish_llm_run_stats_and_partial_marker(tmp_path, monkeypatch):
     llm = _llm(tmp_path, budget_max_tokens=15)
     llm.complete(["a", "b"], template_hash="t", stage="annotation")
     assert llm.complete(["c"], template_hash="t", stage="annotation")[0].deferred
-    samples = [
-        {
-            "domain": "leetcode",
-            "source_doc_id": sid,
-            "query": "Merge k sorted lists.",
-            "candidates": [{"text": "heap text"}, {"text": "bisect text"}],
-        }
-        for sid in ("a", "b")
-    ]
-    rejections = [
-        {
-            "stage": "annotation",
-            "kind": "deferred",
-            "domain": "leetcode",
-            "source_doc_id": "b",
-            "doc_id": "d",
-            "reason": "budget reached: annotator 30 tokens spent, budget 15",
-        }
-    ]
-    kept, others, stats = finish_llm_run(config, run_id, samples, rejections)
-    assert [s["source_doc_id"] for s in kept] == ["a"] and others == []
+    counts = _write(
+        tmp_path, [_annotated_row("a", ["judged", "judged"]), _annotated_row("b", ["deferred"])]
+    )
+    stats = finish_llm_run(config, run_id, counts)
     usage = stats["llm_usage"]["stages"]["annotation"]
     assert (usage["requests"], usage["deferred"], usage["prompt_tokens"]) == (2, 1, 20)
     assert stats["deferred"]["complete"] is False
@@ -220,7 +225,7 @@ def test_finish_llm_run_stats_and_partial_marker(tmp_path, monkeypatch):
     monkeypatch.delenv("REASONEMBED_RUN_ID")
     run2, step_cache_ok = start_llm_run(config)
     assert run2 != run_id and not step_cache_ok
-    finish_llm_run(config, run2, samples, [])
+    finish_llm_run(config, run2, _write(tmp_path / "2", [_annotated_row("a", ["judged"] * 2)]))
     monkeypatch.delenv("REASONEMBED_RUN_ID")
     assert start_llm_run(config)[1]
     # that run never finishes (killed): the next one must not use distilabel's step cache
