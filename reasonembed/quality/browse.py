@@ -405,6 +405,13 @@ def _shown_value(value: Any) -> str:
     return str(value)
 
 
+def _finite(value: Any) -> float | int | None:
+    """A number JSON can carry (NaN and infinities become None)."""
+    if isinstance(value, int | float) and np.isfinite(value):
+        return value
+    return None
+
+
 def _rank(value: Any) -> float:
     return float(value) if isinstance(value, int | float) else float("inf")
 
@@ -424,9 +431,9 @@ def _item(row: dict, status: str, threshold: int, reason: str | None = None) -> 
         shown_candidates.append(
             {
                 "doc_id": str(candidate.get("doc_id")),
-                "rank": candidate.get("retrieval_rank"),
-                "score": candidate.get("retrieval_score"),
-                "rel": candidate.get("relevance_score"),
+                "rank": _finite(candidate.get("retrieval_rank")),
+                "score": _finite(candidate.get("retrieval_score")),
+                "rel": _finite(candidate.get("relevance_score")),
                 "text": text,
                 "text_more": text_more,
                 "analysis": analysis,
@@ -480,7 +487,7 @@ def _judgement(payload: dict, row: dict) -> dict:
     answer, answer_more = _cut(payload.get("relevance_analysis"), TEXT_CAPS["analysis"])
     return {
         "doc_id": str(row.get("doc_id") or payload.get("doc_id") or ""),
-        "rank": payload.get("retrieval_rank"),
+        "rank": _finite(payload.get("retrieval_rank")),
         "kind": str(row.get("kind") or ""),
         "reason": str(row.get("reason") or ""),
         "error": str(payload.get("annotation_error") or ""),
@@ -498,9 +505,11 @@ def _load_payload(text: Any, where: str) -> dict:
     return payload if isinstance(payload, dict) else {}
 
 
-def _drop_label(stage: str, reason: str) -> str:
-    """The drop reason as filtered on: `stage:reason`, without the reason's details."""
-    return f"{stage}:{reason.split(' (')[0].strip()}"
+def _drop_label(stage: str, kind: str, reason: str) -> str:
+    """The drop reason as filtered on, spelled as the keys of stats.json `drops`:
+    `assembly:{reason}`, else `{stage}:{kind}:{reason without its details}`."""
+    reason = reason.split(" (")[0].strip()
+    return f"{stage}:{reason}" if stage == "assembly" or not kind else f"{stage}:{kind}:{reason}"
 
 
 def _read_items(
@@ -530,6 +539,7 @@ def _read_items(
     dropped_rows = {row for kind, _, row in by_place if kind == "quarantine"}
     if quarantine is not None:
         columns = ["stage", "kind", "reason", "domain", "source_doc_id", "doc_id", "payload"]
+        key_set = pa.array(sorted(keys), pa.string())
         for offset, batch in _batches(quarantine, columns):
             key_column = pc.binary_join_element_wise(
                 pc.fill_null(_column(batch, "domain"), "unknown"),
@@ -539,7 +549,7 @@ def _read_items(
             mask = pc.fill_null(
                 pc.and_(
                     pc.equal(_column(batch, "stage"), ANNOTATION_STAGE),
-                    pc.is_in(key_column, value_set=pa.array(sorted(keys), pa.string())),
+                    pc.is_in(key_column, value_set=key_set),
                 ),
                 False,
             ).to_numpy(zero_copy_only=False)
@@ -563,11 +573,11 @@ def _read_items(
                     continue
                 sample = {**payload, "domain": domain, "source_doc_id": source_doc_id}
                 sample["sample_id"] = pick.item_id
-                reason = str(row.get("reason") or "")
-                item = _item(sample, "dropped", threshold, _drop_label(stage, reason))
+                reason, kind = str(row.get("reason") or ""), str(row.get("kind") or "")
+                item = _item(sample, "dropped", threshold, _drop_label(stage, kind, reason))
                 item["reason_text"] = reason
                 item["stage"] = stage
-                item["kind"] = str(row.get("kind") or "")
+                item["kind"] = kind
                 items[pick.item_id] = item
     ordered = []
     position = {pick.item_id: index for index, pick in enumerate(picks)}
@@ -720,7 +730,7 @@ def _header_html(items: list[dict], totals: dict[str, dict[str, int]], limit: in
 
 def _json_for_script(data: Any) -> str:
     """JSON safe inside <script>: no `<` (so no `</script>` or `<!--`), no line separators."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 

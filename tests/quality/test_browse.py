@@ -62,6 +62,7 @@ def build_output(root: Path) -> Path:
         removed_candidates=[{"doc_id": "bio/source-copy", "reason": "source_duplicate"}],
     )
     crafted["candidates"][0]["relevance_analysis"] = XSS_ANALYSIS
+    crafted["candidates"][1]["retrieval_score"] = float("nan")  # JSON has no NaN
     schema = RAW_QUALITY_SCHEMA.append(pa.field("removed_candidates", REMOVED_STRUCT))
     table = pa.concat_tables(
         [pq.read_table(shard), pa.Table.from_pylist([crafted], schema=schema)],
@@ -132,7 +133,8 @@ def chromium(url: str, profile: Path, *args: str) -> str:
         "--no-first-run", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", f"--user-data-dir={profile}", *args, url,
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=90, check=True)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=90)
+    assert result.returncode == 0, f"chromium exited {result.returncode}: {result.stderr[-2000:]}"
     return result.stdout
 
 
@@ -177,6 +179,13 @@ def test_page_is_one_offline_file_with_every_query(page):
     assert items[DROP_ID]["reason"] == "assembly:no_positive"
     assert [c["doc_id"] for c in items[DROP_ID]["candidates"]] == ["bio/neg-a", "bio/neg-b"]
     assert [j["doc_id"] for j in items[HEAP_ID]["quarantined"]] == ["bio/odd-4"]
+    assert [c["score"] for c in items[HEAP_ID]["candidates"]][1] is None
+    reasons = sorted(item["reason"] for item in items.values() if item["status"] == "dropped")
+    assert reasons == [  # spelled as the keys of stats.json `drops`
+        "assembly:no_positive",
+        "domain_filter:drop:passage is not about economics",
+        "query_filter:drop:source_copy",
+    ]
 
 
 def test_copied_spans_mark_the_longest_shared_run():
