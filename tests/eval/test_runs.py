@@ -33,6 +33,34 @@ def test_duplicate_pairs_and_malformed_lines_are_rejected(tmp_path):
         read_trec_run(path)
 
 
+def test_run_file_that_is_not_utf8_names_line_and_byte_offset(tmp_path):
+    path = tmp_path / "run.trec"
+    path.write_bytes(b"q1 Q0 doc-a 1 2.0 t\nq1 Q0 doc-\xe9 2 1.0 t\n")
+    with pytest.raises(UserError) as error:
+        read_trec_run(path)
+    assert str(error.value) == (
+        f"{path}: line 2, byte offset 30: not valid UTF-8 (byte 0xe9); re-encode the file as UTF-8"
+    )
+
+
+def test_eval_run_command_reports_it_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "run.trec"
+    path.write_bytes(b"q1 Q0 doc-\xff 1 2.0 t\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "reasonembed.cli", "eval-run", str(path), "--bright", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and f"{path}: line 1, byte offset 10: not valid UTF-8" in errors[0]
+
+
 def test_protocol_removes_excluded_ids_skips_na_and_keeps_top_depth():
     run = Run.from_dict({"q": {"a": 3.0, "b": 2.0, "c": 2.0, "d": 1.0}, "r": {"a": 1.0}})
     kept = apply_protocol(run, {"q": ["a", "N/A"], "r": ["N/A"]}, depth=2).to_dict()

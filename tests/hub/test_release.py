@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import datasets
@@ -13,7 +17,7 @@ from huggingface_hub import HfApi, snapshot_download
 from reasonembed.cli import main
 from reasonembed.errors import UserError
 from reasonembed.hub.release import publish
-from tests.hub.factory_output import write_output
+from tests.support.factory_output import write_output
 
 REPO = "org/remixer-test"
 
@@ -177,8 +181,10 @@ def _exists(repo: str) -> bool:
     return HfApi().repo_exists(repo, repo_type="dataset")
 
 
-def test_token_is_never_written(hub_server, tmp_path, caplog, capsys):
+def test_token_is_never_written(hub_server, tmp_path, caplog, capsys, monkeypatch):
     caplog.set_level(logging.DEBUG)
+    # -v shows every debug line here, the HTTP clients' per-request lines included
+    monkeypatch.setattr("reasonembed.logs.QUIET_LOGGERS", ())
     token = hub_server.token
     folder = write_output(tmp_path / "out", validation=True)
     assert (
@@ -243,3 +249,39 @@ def test_folder_without_configs_is_refused(tmp_path):
         publish(tmp_path / "empty", REPO, "1.0.0", dry_run=True)
     with pytest.raises(UserError, match="expected ORG/NAME"):
         publish(tmp_path / "empty", "no-slash", "1.0.0", dry_run=True)
+
+
+@pytest.mark.parametrize(
+    "remove, named",
+    [
+        ("stats.json", "stats.json"),
+        ("config.yaml", "config.yaml"),
+        ("flagembedding", "flagembedding/*.jsonl"),
+    ],
+)
+def test_incomplete_folder_is_refused_naming_what_is_missing(tmp_path, remove, named):
+    folder = write_output(tmp_path / "out")
+    target = folder / remove
+    shutil.rmtree(target) if target.is_dir() else target.unlink()
+    with pytest.raises(UserError) as raised:
+        publish(folder, REPO, "1.0.0", dry_run=True, dry_run_dir=tmp_path / "tree")
+    assert str(raised.value).startswith(f"{folder}: incomplete output folder, missing {named}:")
+    assert not (tmp_path / "tree").exists()
+
+
+def test_publish_cli_without_stats_is_one_line_and_writes_nothing(tmp_path):
+    folder = write_output(tmp_path / "out")
+    (folder / "stats.json").unlink()
+    result = subprocess.run(
+        [sys.executable, "-m", "reasonembed.cli", "publish", str(folder), "--repo-id", REPO]
+        + ["--version", "1.0.0", "--dry-run", "--dry-run-dir", str(tmp_path / "tree")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and " ERROR " in lines[0], result.stderr
+    assert "missing stats.json" in lines[0]
+    assert not (tmp_path / "tree").exists()

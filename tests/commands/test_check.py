@@ -1,0 +1,130 @@
+"""`reasonembed check CONFIG`: the pipeline built as generate builds it, servers asked for one
+token, models resolved; exit 0 with what could not be verified, 1 with one line otherwise."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from reasonembed.cli import main
+from reasonembed.commands.check import build_steps
+from reasonembed.config import load_config
+from tests.factory_fixtures import tiny_config, write_corpus
+from tests.llms.standin_server import StandinServer
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = sorted((REPO / "pipelines" / "configs").glob("*.yaml"))
+OFFLINE = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+def _cli(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "reasonembed.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env or OFFLINE,
+        timeout=300,
+    )
+
+
+def _write(tmp_path: Path, **overrides) -> Path:
+    corpus = write_corpus(tmp_path / "corpus")
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(tiny_config(corpus, tmp_path / "cache", **overrides)))
+    return path
+
+
+def _openai(url: str, **settings) -> dict:
+    return {"backend": "openai", "base_url": url, "model": "standin", **settings}
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda path: path.name)
+def test_every_shipped_config_builds_its_steps(path, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # relative cache folders land here
+    steps = build_steps(load_config(path))
+    for name in ("generate_queries", "filter_queries", "mine_candidates", "annotate_relevance"):
+        assert name in steps
+
+
+def test_paper_recipe_checks_offline_and_lists_what_it_could_not_verify(tmp_path):
+    result = _cli("check", str(REPO / "pipelines/configs/bright-paper.yaml"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    out = result.stdout
+    assert "pipeline: select_seeds, filter_domain, generate_queries" in out
+    assert "mining.retriever: Hub model Alibaba-NLP/gte-Qwen2-7B-instruct" in out
+    assert "hanhainebula/reason-embed-annotator-qwen3-8b-0928" in out
+    assert "xlangai/BRIGHT on the Hub not verified" in out
+    assert out.rstrip().endswith("warning(s)")
+    recipe = load_config(REPO / "pipelines/configs/bright-paper.yaml")
+    assert recipe.mining.pooling == "last_token" and recipe.mining.trust_remote_code
+    assert (recipe.mining.dtype, recipe.mining.max_length) == ("float16", 8192)
+    gen, ann = recipe.generator, recipe.annotator
+    assert (gen.temperature, gen.top_p, gen.top_k, gen.max_new_tokens) == (1.0, 0.6, None, 8192)
+    assert (ann.temperature, ann.top_p, ann.top_k, ann.max_new_tokens) == (0.7, 0.95, 40, 2048)
+    assert ann.chat_template_kwargs == {"enable_thinking": False}
+
+
+def test_demo_config_checks_clean(capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", str(REPO / "pipelines/configs/demo.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "corpus of python_data_structures:" in out and "documents read and valid" in out
+    assert "mining.retriever: minilm (bundled" in out
+    assert "check passed, 0 warning(s)" in out
+
+
+def test_one_token_request_to_each_role(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CHECK_TEST_KEY", "a-key-value")
+    with StandinServer() as server:
+        config = _write(
+            tmp_path,
+            generator=_openai(server.url, top_k=None, api_key_env="CHECK_TEST_KEY"),
+            annotator=_openai(server.url, chat_template_kwargs={"enable_thinking": False}),
+        )
+        assert main(["check", str(config)]) == 0
+        stats, bodies = server.stats(), list(server.bodies)
+    assert stats["requests"] == 3 and stats["answered"] == 2  # one probe, two 1-token chats
+    assert [body["max_tokens"] for body in bodies] == [1, 1]
+    assert "top_k" not in bodies[0] and bodies[1]["top_k"] == 40
+    assert bodies[1]["chat_template_kwargs"] == {"enable_thinking": False}
+    out = capsys.readouterr().out
+    assert f"annotator: {server.url} answered a 1-token request for model 'standin'" in out
+
+
+def test_unset_key_stops_in_one_line_before_any_request(tmp_path):
+    with StandinServer() as server:
+        config = _write(tmp_path, annotator=_openai(server.url, api_key_env="OPENAI_API_KEY"))
+        env = {key: value for key, value in OFFLINE.items() if key != "OPENAI_API_KEY"}
+        result = _cli("check", str(config), cwd=tmp_path, env=env)
+        requests = server.stats()["requests"]
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "annotator: api_key_env OPENAI_API_KEY is not set" in errors[0]
+    assert "Traceback" not in result.stderr
+    assert requests == 0
+
+
+def test_server_down_is_a_warning_unless_strict(tmp_path, capsys):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    config = _write(tmp_path, generator=_openai(url))
+    assert main(["check", str(config)]) == 0
+    assert (
+        f"generator: server {url} did not answer (ConnectionRefusedError" in capsys.readouterr().out
+    )
+    assert main(["check", str(config), "--strict"]) == 1
+
+
+def test_missing_model_folder_is_a_real_problem(tmp_path, caplog):
+    config = _write(tmp_path, mining={"retriever": "./no-such-model"})
+    assert main(["check", str(config)]) == 1
+    assert "mining.retriever: model './no-such-model': no such folder" in caplog.text
