@@ -29,12 +29,13 @@ second reads the full rows of the row groups that hold a chosen one; memory is b
 budget and one batch, not by the dataset.
 
 Page parameters (the URL fragment; the filters write it back, so a filtered view is a link):
-`domain`, `status` (kept | dropped), `reason` (drop reason, `stage:reason`), `minpos` (minimum
-positives), `rank_min` / `rank_max` (source dense rank, `triviality_source_dense_rank`; a query
-whose source was not found in the searched depth counts as beyond any rank), `q` (words that
-must all occur in the query, q', sample id or source doc id; case-insensitive), `open` (a sample
-id: that sample is shown opened) and `analyses=open` (its analyses are shown unfolded; otherwise
-each opens on click). Example: `index.html#domain=biology&q=heap&open=0a1b2c3d4e5f6a7b`.
+`domain`; `status` (kept | dropped); `reason` (a drop reason spelled as the keys of stats.json
+`drops`, `stage:kind:reason`: `output_writer.drop_key`); `minpos` (minimum positives);
+`rank_min` / `rank_max` (source dense rank, `triviality_source_dense_rank`; a query whose source
+was not found in the searched depth counts as beyond any rank); `q` (words that must all occur
+in the query, q', sample id or source doc id; case-insensitive); `open` (a sample id: that
+sample is shown opened) and `analyses=open` (its analyses unfolded; otherwise each opens on
+click). Example: `index.html#domain=biology&q=heap&open=0a1b2c3d4e5f6a7b`.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ import yaml
 
 from reasonembed.errors import UserError
 from reasonembed.output import write_text
+from reasonembed.output_writer import drop_key
 from reasonembed.quality import triviality as tv
 from reasonembed.quality.decontamination import words
 from reasonembed.quality.filters import REMOVED_SOURCE_DUPLICATE
@@ -505,13 +507,6 @@ def _load_payload(text: Any, where: str) -> dict:
     return payload if isinstance(payload, dict) else {}
 
 
-def _drop_label(stage: str, kind: str, reason: str) -> str:
-    """The drop reason as filtered on, spelled as the keys of stats.json `drops`:
-    `assembly:{reason}`, else `{stage}:{kind}:{reason without its details}`."""
-    reason = reason.split(" (")[0].strip()
-    return f"{stage}:{reason}" if stage == "assembly" or not kind else f"{stage}:{kind}:{reason}"
-
-
 def _read_items(
     output_dir: Path, quarantine: Path | None, picks: list[_Pick], threshold: int
 ) -> list[dict]:
@@ -574,7 +569,8 @@ def _read_items(
                 sample = {**payload, "domain": domain, "source_doc_id": source_doc_id}
                 sample["sample_id"] = pick.item_id
                 reason, kind = str(row.get("reason") or ""), str(row.get("kind") or "")
-                item = _item(sample, "dropped", threshold, _drop_label(stage, kind, reason))
+                label = drop_key({"stage": stage, "kind": kind or "drop", "reason": reason})
+                item = _item(sample, "dropped", threshold, label)
                 item["reason_text"] = reason
                 item["stage"] = stage
                 item["kind"] = kind
@@ -626,8 +622,8 @@ def _read_stats(output_dir: Path) -> dict:
 
 
 def positive_threshold(output_dir: Path, stats: dict) -> int:
-    """`annotation.positive_threshold` of config.yaml, else stats' triviality_config
-    `min_positive_score`, else the default (3)."""
+    """`annotation.positive_threshold` of config.yaml, else stats.json's `positive_threshold`,
+    else its triviality_config `min_positive_score`, else the default (3)."""
     try:
         config = yaml.safe_load((output_dir / CONFIG_FILE).read_text(encoding="utf-8"))
         value = config["annotation"]["positive_threshold"]
@@ -635,8 +631,13 @@ def positive_threshold(output_dir: Path, stats: dict) -> int:
             return value
     except (OSError, yaml.YAMLError, KeyError, TypeError):
         pass
-    value = (stats.get("triviality_config") or {}).get("min_positive_score")
-    return value if isinstance(value, int) else tv.DEFAULT_POSITIVE_SCORE
+    for value in (
+        stats.get("positive_threshold"),
+        (stats.get("triviality_config") or {}).get("min_positive_score"),
+    ):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return tv.DEFAULT_POSITIVE_SCORE
 
 
 def _counts_table(section: Any) -> str:

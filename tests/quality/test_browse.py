@@ -176,13 +176,13 @@ def test_page_is_one_offline_file_with_every_query(page):
     assert "</script><script>document.title" not in text  # data escaped inside the script
     items = {item["id"]: item for item in page_data(page)["items"]}
     assert items[DROP_ID]["status"] == "dropped"
-    assert items[DROP_ID]["reason"] == "assembly:no_positive"
+    assert items[DROP_ID]["reason"] == "assembly:drop:no_positive"
     assert [c["doc_id"] for c in items[DROP_ID]["candidates"]] == ["bio/neg-a", "bio/neg-b"]
     assert [j["doc_id"] for j in items[HEAP_ID]["quarantined"]] == ["bio/odd-4"]
     assert [c["score"] for c in items[HEAP_ID]["candidates"]][1] is None
     reasons = sorted(item["reason"] for item in items.values() if item["status"] == "dropped")
-    assert reasons == [  # spelled as the keys of stats.json `drops`
-        "assembly:no_positive",
+    assert reasons == [  # spelled as the keys of stats.json `drops` (output_writer.drop_key)
+        "assembly:drop:no_positive",
         "domain_filter:drop:passage is not about economics",
         "query_filter:drop:source_copy",
     ]
@@ -203,7 +203,7 @@ def test_browser_lists_all_samples_and_filters_by_domain_and_text(page, tmp_path
     dom = dump_dom(page, "domain=biology&q=calvin%20HEAP", tmp_path / "profile")
     assert results_of(dom) == [HEAP_ID] and match_count(dom) == 1
     assert '<option value="biology">biology</option>' in dom
-    dom = dump_dom(page, "status=dropped&reason=assembly:no_positive", tmp_path / "profile")
+    dom = dump_dom(page, "status=dropped&reason=assembly:drop:no_positive", tmp_path / "profile")
     assert results_of(dom) == [DROP_ID]
     dom = dump_dom(page, "status=dropped&domain=economics", tmp_path / "profile")
     assert len(results_of(dom)) == 2 and "(no query: rejected at domain_filter)" in dom
