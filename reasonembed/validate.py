@@ -29,6 +29,10 @@ Outputs, in OUTPUT (default DATA/validation/ for a local DATA folder, where the 
     validation.md    setup, the table and notes
     ndcg.png         bar chart of nDCG@10 per task and the mean, one bar per row
 
+Evaluation settings: every row is evaluated with the query instructions and token limit that the
+trained models record (`reasonembed.json`, see `eval.model_settings`), so a kept model folder gets
+the same nDCG from `reasonembed eval --model FOLDER` as in this report.
+
 Determinism: training is seeded (batch plan, passage sampling, dropout) and the search is exact,
 so the same seed gives the same numbers on the same machine. Trained models live in a temporary
 folder unless --keep-models DIR.
@@ -75,6 +79,7 @@ POSITIVES = {
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from reasonembed.eval.bright import DEFAULT_REVISION
     from reasonembed.eval.instructions import MODES
+    from reasonembed.eval.model_settings import AUTO
 
     parser.add_argument(
         "--data",
@@ -106,7 +111,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
-        "--batch-size", type=int, help="queries per step (default: each row's batch_size)"
+        "--batch-scale",
+        type=float,
+        default=1.0,
+        help="global batch per step = each domain's batch_size x this (default 1; 8 is the "
+        "paper's 8-GPU batch, as `reasonembed train` uses)",
+    )
+    parser.add_argument(
+        "--chunk-size",
+        type=int,
+        help="queries per forward chunk (accumulation; memory only, default: the domain's "
+        "batch_size)",
     )
     parser.add_argument(
         "--group-size", type=int, help="passages per query (default: each row's train_group_size)"
@@ -120,13 +135,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="plain-InfoNCE steps before RI weighting (default: min(100, steps // 3))",
     )
     parser.add_argument("--lora", choices=("auto", "on", "off"), default="auto")
-    parser.add_argument("--max-length", type=int, help="token limit (default: the model's)")
+    parser.add_argument(
+        "--max-length", type=int, help="training token limit (default: the model's)"
+    )
+    parser.add_argument(
+        "--eval-max-length",
+        type=int,
+        help="evaluation token limit, recorded in the trained models (default: min(8192, the "
+        "model's position limit))",
+    )
     parser.add_argument(
         "--instructions",
-        choices=MODES,
-        default="flagembedding",
-        help="query instructions at evaluation, the same for every row (default: "
-        "`Instruct: ...\\nQuery: `, the format the trainer uses)",
+        choices=(AUTO, *MODES),
+        default=AUTO,
+        help="query instructions at evaluation, the same for every row (default auto: what the "
+        "trained models record, their training instructions `Instruct: ...\\nQuery: `)",
     )
     parser.add_argument("--eval-batch-size", type=int, default=32)
     parser.add_argument(
@@ -246,12 +269,14 @@ def train_configs(args: argparse.Namespace, rows: list[dict], control: Control, 
         model=args.model,
         max_steps=args.steps,
         seed=args.seed,
-        batch_size=args.batch_size,
+        batch_scale=args.batch_scale,
+        chunk_size=args.chunk_size,
         group_size=args.group_size,
         learning_rate=args.learning_rate,
         ri_start_step=ri_start,
         lora=args.lora,
         max_length=args.max_length,
+        eval_max_length=args.eval_max_length,
         device=args.device,
         save_steps=0,
         save_total_limit=1,
@@ -289,19 +314,23 @@ def train_one(config) -> dict:
     }
 
 
-def evaluate_row(model: str, args: argparse.Namespace, task_data: dict) -> tuple[dict, float]:
-    """{task: summary} of one model, and the seconds it took."""
+def evaluate_row(
+    model: str, settings, task_data: dict, batch_size: int = 32, device: str | None = None
+) -> tuple[dict, float]:
+    """{task: summary} of one model under `settings` (an `EvalSettings`), and the seconds it
+    took. `reasonembed eval` evaluates a folder the same way (`evaluate_model`)."""
     from reasonembed.eval.command import evaluate_model
     from reasonembed.retrieval import Encoder
 
     started = time.perf_counter()
-    encoder = Encoder(model, max_length=args.max_length, device=args.device)
+    encoder = Encoder(model, max_length=settings.max_length, device=device)
     summaries = evaluate_model(
         encoder,
         task_data,
-        instructions=args.instructions,
+        instructions=settings.instructions,
         family="none",
-        batch_size=args.eval_batch_size,
+        batch_size=batch_size,
+        query_template=settings.query_template,
     )
     return summaries, time.perf_counter() - started
 
@@ -351,7 +380,8 @@ def render_markdown(result: dict) -> str:
         + (f" (revision `{setup['revision']}`)" if setup["bright"] == "hub" else "")
         + f", tasks: {', '.join(setup['tasks'])}"
         + ("" if setup["complete"] else " (a subset: the mean is not a leaderboard figure)"),
-        f"- query instructions: {setup['instructions']} (the same for every row); "
+        f"- query instructions: {setup['instructions']}, max length "
+        f"{setup.get('eval_max_length') or 'the model default'} (the same for every row); "
         "nDCG@10 x100, mean = unweighted mean over the tasks",
         f"- doc-as-positive control: {result['control']['reason']}",
         f"- wall time: {result['timings_s']['total']:.0f} s",
@@ -450,6 +480,7 @@ def run(args: argparse.Namespace) -> int:
     from reasonembed.eval import bright
     from reasonembed.eval.command import CONTAMINATED_EXIT
     from reasonembed.eval.contamination import contamination_rows
+    from reasonembed.eval.model_settings import resolve_eval_settings
     from reasonembed.eval.report import render_text
 
     started = time.perf_counter()
@@ -493,11 +524,15 @@ def run(args: argparse.Namespace) -> int:
             for name, config in train_configs(args, rows, control, models_dir).items()
         }
         paths = {BASE: args.model, **{name: info["path"] for name, info in training.items()}}
+        # what the trained models record (the same for all of them) applies to every row
+        settings = resolve_eval_settings(training[INFONCE]["path"], args.instructions)
         evaluation: dict[str, dict] = {}
         eval_seconds: dict[str, float] = {}
         for name, path in paths.items():
             logger.info("evaluating %s (%s)", name, path)
-            evaluation[name], eval_seconds[name] = evaluate_row(path, args, task_data)
+            evaluation[name], eval_seconds[name] = evaluate_row(
+                path, settings, task_data, args.eval_batch_size, args.device
+            )
     finally:
         if temporary is not None:
             temporary.cleanup()
@@ -516,7 +551,10 @@ def run(args: argparse.Namespace) -> int:
             "complete": set(tasks) == set(bright.BRIGHT_TASKS),
             "bright": args.bright,
             "revision": args.revision if args.bright == "hub" else None,
-            "instructions": args.instructions,
+            "instructions": settings.instructions,
+            "query_template": settings.query_template,
+            "eval_max_length": settings.max_length,
+            "batch_scale": args.batch_scale,
             "steps": args.steps,
             "seed": args.seed,
             "training_rows": len(rows),

@@ -36,7 +36,9 @@ from tests.hub_server import hub_server  # noqa: F401  (the loopback Hub fixture
 torch.set_num_threads(1)
 
 STEPS = 4
-TRAIN_ARGS = ["--steps", str(STEPS), "--batch-size", "4", "--group-size", "2", "--seed", "7"]
+# global batch = the rows' batch_size x 0.5: biology 8 -> 4 queries (its 4 rows); leetcode's 64 -> 32
+# is more than its 4 rows, so only biology trains (leetcode is still evaluated)
+TRAIN_ARGS = ["--steps", str(STEPS), "--batch-scale", "0.5", "--group-size", "2", "--seed", "7"]
 
 # (domain, query, source document, positives, negatives)
 TOPICS = [
@@ -198,6 +200,22 @@ def test_four_rows_scored_and_written(validated, bright, tmp_path):
     )
     assert rows["base"]["mean nDCG@10"] == round(100 * alone["mean"]["ndcg@10"], 2)
 
+    # a kept model folder gets validate's numbers from `reasonembed eval` with no options: it
+    # records its training instructions and evaluation length (reasonembed.json)
+    assert result["setup"]["instructions"] == "flagembedding"
+    assert result["setup"]["eval_max_length"] == 512  # MiniLM's position limit
+    for name in ("infonce", "ri-infonce"):
+        trained = tmp_path / f"eval-{name}"
+        args = ["eval", "--model", str(models / name), "--tasks", "biology,leetcode"]
+        assert main([*args, "--bright", str(bright), "--output", str(trained)]) == 0
+        evaluated = json.loads((trained / "results.json").read_text())
+        assert evaluated["instructions"] == "flagembedding" and evaluated["max_length"] == 512
+        assert evaluated["settings_from"] == str(models / name / "reasonembed.json")
+        for task in ("biology", "leetcode"):
+            assert (
+                evaluated["tasks"][task]["ndcg@10"] == result["evaluation"][name][task]["ndcg@10"]
+            )
+
     # the doc-as-positive model was trained on source documents: its positives were the sources
     control_config = json.loads((models / "doc-as-positive" / "redapter_config.json").read_text())
     assert control_config["rows_given"] and control_config["loss"] == "infonce"
@@ -213,6 +231,7 @@ def test_training_is_deterministic(validated, bright):
     """Re-training one row with the same seed gives bit-identical weights and the same scores."""
     from reasonembed.data_source import load_training_rows
     from reasonembed.eval import bright as bright_data
+    from reasonembed.eval.model_settings import resolve_eval_settings
     from reasonembed.train.loop import TrainConfig, train
     from reasonembed.validate import evaluate_row
 
@@ -225,7 +244,7 @@ def test_training_is_deterministic(validated, bright):
             loss="infonce",
             max_steps=STEPS,
             seed=7,
-            batch_size=4,
+            batch_scale=0.5,
             group_size=2,
             ri_start_step=1,
             save_steps=0,
@@ -250,13 +269,7 @@ def test_training_is_deterministic(validated, bright):
         for task in ("biology", "leetcode")
     }
 
-    class Args:
-        max_length = None
-        device = None
-        instructions = "flagembedding"
-        eval_batch_size = 32
-
-    summaries, _ = evaluate_row(str(again), Args, task_data)
+    summaries, _ = evaluate_row(str(again), resolve_eval_settings(str(again)), task_data)
     reported = result_of(data / "validation")["evaluation"]["infonce"]
     assert {t: s["ndcg@10"] for t, s in summaries.items()} == {
         t: s["ndcg@10"] for t, s in reported.items()

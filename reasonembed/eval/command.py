@@ -4,6 +4,12 @@ Prints per-task nDCG@10 (the headline), recall@10/100 and MRR and their unweight
 --output writes results.json, results.md, per_query.json and run.trec (the run, scoreable again
 with `reasonembed eval-run`). Exit status 3 when --strict and the contamination guard found
 overlap (no scores are reported then).
+
+Query instructions and token limit (`--instructions auto`, `--max-length` unset): a folder written
+by `reasonembed train` records how its model is evaluated (its training instructions and
+evaluation length, `model_settings`), which `validate` uses too; other models get BRIGHT's
+official per-family instructions and their own length. `--instructions official` keeps leaderboard
+comparisons available for trained folders.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from reasonembed.eval.contamination import (
 )
 from reasonembed.eval.instructions import FAMILIES, MODES, detect_family, instructions_for
 from reasonembed.eval.metrics import DEFAULT_DEPTH, MetricTable, evaluate, metric_names
+from reasonembed.eval.model_settings import AUTO, EvalSettings, resolve_eval_settings
 from reasonembed.eval.report import (
     format_table,
     mean_over_tasks,
@@ -32,6 +39,7 @@ from reasonembed.eval.report import (
 )
 from reasonembed.eval.runs import Run, write_trec_run
 from reasonembed.eval.search import bm25_run, dense_run
+from reasonembed.retrieval.instructions import DEFAULT_QUERY_TEMPLATE
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +75,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model name or path (dense retrieval)")
     parser.add_argument("--bm25", action="store_true", help="BRIGHT's BM25 baseline instead")
     add_common_arguments(parser)
-    parser.add_argument("--instructions", choices=MODES, default="official")
+    parser.add_argument(
+        "--instructions",
+        choices=(AUTO, *MODES),
+        default=AUTO,
+        help="auto: what a `reasonembed train` folder records (its training instructions), "
+        "else official (BRIGHT's per-family instructions, for leaderboard comparisons)",
+    )
     parser.add_argument(
         "--instruction-family",
         choices=("auto", *FAMILIES),
@@ -75,7 +89,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="official instruction family (auto: from the model name)",
     )
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--max-length", type=int, help="token limit (default: the model's)")
+    parser.add_argument(
+        "--max-length",
+        type=int,
+        help="token limit (default: the evaluation length a `reasonembed train` folder records, "
+        "else the model's)",
+    )
     parser.add_argument("--pooling", default="auto", help="auto, mean, cls or last_token")
     parser.add_argument("--device", help="torch device (default: cuda when available)")
     parser.add_argument(
@@ -169,13 +188,14 @@ def evaluate_model(
     long: bool = False,
     depth: int = DEFAULT_DEPTH,
     batch_size: int = 32,
+    query_template: str = DEFAULT_QUERY_TEMPLATE,
 ) -> dict[str, dict]:
     """{task: summary} of a dense `encoder` (an `Encoder` or `CachedEncoder`) on already-loaded
     BRIGHT tasks `{task: (examples, documents)}`, with the evaluator's protocol; prints nothing.
     `summary["ndcg@10"]` is the headline (a fraction in [0, 1])."""
     summaries = {}
     for task, (examples, documents) in task_data.items():
-        prefixes = instructions_for(task, instructions, family, long)
+        prefixes = instructions_for(task, instructions, family, long, query_template)
         task_run, timings = dense_run(examples, documents, encoder, prefixes, depth, batch_size)
         summaries[task], _ = score_task_run(task_run, timings, examples, documents, long, depth)
     return summaries
@@ -192,16 +212,18 @@ def run(args: argparse.Namespace) -> int:
 
     family = "none"
     encoder = None
+    settings: EvalSettings | None = None
     if args.model:
         from reasonembed.retrieval import CachedEncoder, Encoder
 
+        settings = resolve_eval_settings(args.model, args.instructions, args.max_length)
         family = (
             detect_family(args.model)
             if args.instruction_family == "auto"
             else args.instruction_family
         )
         base = Encoder(
-            args.model, pooling=args.pooling, max_length=args.max_length, device=args.device
+            args.model, pooling=args.pooling, max_length=settings.max_length, device=args.device
         )
         cache = None if args.cache_dir == "none" else Path(args.cache_dir).expanduser()
         encoder = CachedEncoder(base, cache)
@@ -211,8 +233,11 @@ def run(args: argparse.Namespace) -> int:
         "bright": args.bright,
         "revision": args.revision if args.bright == "hub" else None,
         "long": args.long,
-        "instructions": None if args.bm25 else args.instructions,
-        "instruction_family": None if args.bm25 else family,
+        "instructions": settings.instructions if settings else None,
+        "instruction_family": family if settings else None,
+        "query_template": settings.query_template if settings else None,
+        "max_length": encoder.encoder.max_length if encoder else None,
+        "settings_from": settings.source if settings else None,
         "depth": args.depth,
         "tasks": {},
     }
@@ -224,7 +249,9 @@ def run(args: argparse.Namespace) -> int:
         if args.bm25:
             task_run, timings = bm25_run(examples, documents, depth=args.depth)
         else:
-            prefixes = instructions_for(task, args.instructions, family, args.long)
+            prefixes = instructions_for(
+                task, settings.instructions, family, args.long, settings.query_template
+            )
             task_run, timings = dense_run(
                 examples, documents, encoder, prefixes, args.depth, args.batch_size
             )

@@ -6,14 +6,17 @@ Three modes (`--instructions`):
   embedders), grit, instructor, none. `{task}` is filled with the raw task name
   ("earth_science"), as the official code does. Long-document mode uses the "documents" wording.
 - "flagembedding": FlagEmbedding's BRIGHT instructions in the `Instruct: {instruction}\\nQuery: `
-  format (the format ReasonEmbed trains with); documents bare.
+  format (the format ReasonEmbed trains with, and the wording of its domains' training prompts);
+  documents bare. A model trained with another query template (recorded in its folder,
+  `model_settings`) is given its own template.
 - "none": queries and documents bare.
 
 Limits (stated, not hidden): GritLM and INSTRUCTOR pool without their instruction tokens; the
 shared encoder pools over the whole text, so those two families are approximations. The e5
 family's leetcode wording is taken from the SFR config ("coding problem").
 
-`instructions_for(task, mode, family, long)` -> `Instructions(query_prefix, document_prefix)`.
+`instructions_for(task, mode, family, long, query_template)` -> `Instructions(query_prefix,
+document_prefix)`.
 """
 
 from __future__ import annotations
@@ -166,9 +169,14 @@ def detect_family(model_name: str) -> str:
 
 
 def instructions_for(
-    task: str, mode: str, family: str = "none", long: bool = False
+    task: str,
+    mode: str,
+    family: str = "none",
+    long: bool = False,
+    query_template: str = DEFAULT_QUERY_TEMPLATE,
 ) -> Instructions:
-    """The query/document prefixes for `task` under `mode` (and `family` for "official")."""
+    """The query/document prefixes for `task` under `mode` (and `family` for "official";
+    `query_template` for "flagembedding")."""
     if task not in _KIND:
         raise UserError(f"unknown BRIGHT task {task!r}")
     if mode not in MODES:
@@ -185,8 +193,13 @@ def instructions_for(
         instruction = _FLAGEMBEDDING[task].format(**words)
         if long and task == "pony":  # FlagEmbedding's long pony wording has no final period
             instruction = instruction.rstrip(".")
-        prefix, _, suffix = DEFAULT_QUERY_TEMPLATE.partition("{query}")
-        return Instructions(prefix.format(instruction=instruction) + suffix, "")
+        before, _, after = query_template.partition("{query}")
+        suffix = after.format(instruction=instruction)  # text after the query, if any
+        return Instructions(
+            before.format(instruction=instruction),
+            "",
+            query_template="{prefix}{query}" + suffix.replace("{", "{{").replace("}", "}}"),
+        )
     if family not in _OFFICIAL:
         raise UserError(
             f"--instruction-family must be one of {', '.join(FAMILIES)}, got {family!r}"

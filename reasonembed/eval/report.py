@@ -68,7 +68,9 @@ def render_markdown(results: dict, rows: list[list[str]]) -> str:
         "",
         f"- data: {results.get('bright')} (revision {results.get('revision')}), "
         f"{'long' if results.get('long') else 'short'} documents",
-        f"- instructions: {results.get('instructions')} ({results.get('instruction_family')})",
+        f"- instructions: {results.get('instructions')} ({results.get('instruction_family')})"
+        + (f", max length {results['max_length']}" if results.get("max_length") else "")
+        + (f", settings from {results['settings_from']}" if results.get("settings_from") else ""),
         f"- protocol: excluded ids removed, top {results.get('depth')} kept, trec_eval ranking; "
         "values x100",
         "",
