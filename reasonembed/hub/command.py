@@ -13,7 +13,12 @@ from reasonembed.hub import card
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("output_dir", metavar="DIR", help="output folder of `reasonembed generate`")
+    parser.add_argument(
+        "output_dir",
+        metavar="DIR",
+        help="output folder of `reasonembed generate`, complete (every export, stats.json, "
+        "config.yaml, pipeline.yaml): an incomplete folder is refused",
+    )
     parser.add_argument("--repo-id", required=True, help="dataset repository, ORG/NAME")
     parser.add_argument(
         "--version", required=True, help="release version X.Y.Z; tagged vX.Y.Z, never overwritten"
