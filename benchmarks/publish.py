@@ -29,78 +29,36 @@ DOMAINS = ("biology", "economics", "leetcode", "pony")
 
 
 def write_folder(folder: Path, n_samples: int) -> None:
-    """A synthetic output folder, written shard by shard (bounded memory)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    """A synthetic output folder written by the factory's own streaming writer (bounded
+    memory): annotated query rows through AssembleSamples, 1,000 at a time."""
     sys.path.insert(0, str(ROOT))
-    from tests.hub.factory_output import EXTRA_COLUMNS, sample, write_output
+    from reasonembed.commands.generate import write_output_folder
+    from reasonembed.config import parse_config
+    from reasonembed.steps.assembly import AssembleSamples
+    from tests.support.factory_output import annotated_row, config_for
 
-    write_output(folder, domains={"biology": 1}, raw_shards=1)  # metadata files and layout
-    for sub in ("raw", "sentence-transformers", "reasonembed", "flagembedding"):
-        for path in (folder / sub).iterdir():
-            path.unlink()
-    from reasonembed import records
+    config = parse_config(config_for(folder, dict.fromkeys(DOMAINS, 1)))
+    step = AssembleSamples(name="assemble_samples")
+    step.load()
 
-    schema = pa.schema(list(records.RAW_SCHEMA) + [pa.field(n, t) for n, t in EXTRA_COLUMNS])
-    n_shards = -(-n_samples // SHARD_ROWS)
-    handles = {
-        (c, d): (folder / c / f"{d}.jsonl").open("w")
-        for c in ("reasonembed", "flagembedding")
-        for d in DOMAINS
-    }
-    for shard in range(n_shards):
-        rows = []
-        for index in range(shard * SHARD_ROWS, min(n_samples, (shard + 1) * SHARD_ROWS)):
-            row = sample(DOMAINS[index % len(DOMAINS)], index, 1)
-            row["source_text"] = row["source_text"] * 8
-            rows.append(row)
-        name = f"train-{shard:05d}-of-{n_shards:05d}.parquet"
-        pq.write_table(pa.Table.from_pylist(rows, schema=schema), folder / "raw" / name)
-        st = [
-            {
-                "anchor": r["query"],
-                "positive": r["candidates"][0]["text"],
-                **{f"negative_{k}": r["candidates"][1 + k]["text"] for k in range(1, 4)},
-            }
-            for r in rows
-        ]
-        pq.write_table(pa.Table.from_pylist(st), folder / "sentence-transformers" / name)
-        for r in rows:
-            pos, neg = (
-                [c["text"] for c in r["candidates"][:2]],
-                [c["text"] for c in r["candidates"][2:]],
-            )
-            handles["reasonembed", r["domain"]].write(
-                json.dumps(
-                    {
-                        "prompt": r["instruction"],
-                        "query": r["query"],
-                        "reasoning_query": r["reasoning_query"],
-                        "pos": pos,
-                        "neg": neg,
-                        "train_group_size": 16,
-                        "batch_size": 8,
-                    }
-                )
-                + "\n"
-            )
-            handles["flagembedding", r["domain"]].write(
-                json.dumps(
-                    {
-                        "query": r["query"],
-                        "pos": pos,
-                        "neg": neg,
-                        "pos_scores": [5.0, 4.0],
-                        "neg_scores": [1.0] * len(neg),
-                        "prompt": r["instruction"],
-                        "type": "normal",
-                    }
-                )
-                + "\n"
-            )
-    for handle in handles.values():
-        handle.close()
+    def batches():
+        for start in range(0, n_samples, 1_000):
+            rows = []
+            for index in range(start, min(n_samples, start + 1_000)):
+                row = annotated_row(DOMAINS[index % len(DOMAINS)], index, 1)
+                row["source_text"] = row["source_text"] * 8
+                rows.append(row)
+            yield list(next(step.process(rows)))
+
+    seeds = {domain: len(range(i, n_samples, len(DOMAINS))) for i, domain in enumerate(DOMAINS)}
+    write_output_folder(
+        config,
+        folder,
+        batches(),
+        {d: {"considered": n, "selected": n} for d, n in seeds.items()},
+        {"pipeline": {"name": "benchmark"}},
+        shard_rows=SHARD_ROWS,
+    )
 
 
 def worker(mode: str, folder: str, repo: str, version: str) -> None:

@@ -15,6 +15,7 @@ import os
 import shutil
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from reasonembed.errors import BudgetExceeded, EmptyDataset, UserError
 from reasonembed.llms.run_accounting import finish_llm_run, start_llm_run
 from reasonembed.logs import configure_logging
 from reasonembed.output import write_text
-from reasonembed.output_writer import FUNNEL_STAGES, FunnelCounts
+from reasonembed.output_writer import FUNNEL_STAGES, FunnelCounts, OutputWriter
 from reasonembed.records import CONFIG_FILE, PIPELINE_FILE, USAGE_STAGES
 from reasonembed.stats import FunnelStage, RunStats
 
@@ -85,7 +86,7 @@ def generate(config: FactoryConfig, output: Path, use_cache: bool = True) -> Run
     Raises BudgetExceeded when a budget deferred work (the output holds the complete samples so
     far) and EmptyDataset when no sample was kept (the output is written for diagnosis).
     """
-    from reasonembed.output_writer import OutputWriter, iter_raw_batches, leaf_files
+    from reasonembed.output_writer import iter_raw_batches, leaf_files
     from reasonembed.pipeline import LEAF_STEP, build_pipeline
 
     started = time.monotonic()
@@ -96,18 +97,15 @@ def generate(config: FactoryConfig, output: Path, use_cache: bool = True) -> Run
     configure_logging(logging.getLogger().isEnabledFor(logging.DEBUG))
 
     staging = staging_folder(output)
-    writer = OutputWriter(staging, config.registry, config.annotation.positive_threshold)
-    files = leaf_files(pipeline, LEAF_STEP)
-    for batch in iter_raw_batches(files):
-        writer.add(batch)
-    counts = writer.close()
-    llm_stats = finish_llm_run(config, run_id, counts)
-    stats = build_stats(config, seed_counts, counts, staging, llm_stats)
-    stats.wall_time_s = round(time.monotonic() - started, 1)
-    write_text(
-        yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), staging / CONFIG_FILE
+    stats = write_output_folder(
+        config,
+        staging,
+        iter_raw_batches(leaf_files(pipeline, LEAF_STEP)),
+        seed_counts,
+        pipeline.dump(),
+        finish=lambda counts: finish_llm_run(config, run_id, counts),
     )
-    write_text(yaml.safe_dump(pipeline.dump(), sort_keys=False), staging / PIPELINE_FILE)
+    stats.wall_time_s = round(time.monotonic() - started, 1)
     stats.write(staging)
     replace_folder(staging, output)
     log_summary(stats)
@@ -120,6 +118,35 @@ def generate(config: FactoryConfig, output: Path, use_cache: bool = True) -> Run
         )
     if not stats.samples:
         raise EmptyDataset(f"no sample kept in {output}: {stats.why_empty()}")
+    return stats
+
+
+def write_output_folder(
+    config: FactoryConfig,
+    folder: Path,
+    record_batches: Iterable[list[dict[str, Any]]],
+    seed_counts: dict[str, dict[str, int]],
+    pipeline_dump: dict[str, Any],
+    finish: Callable[[FunnelCounts], dict[str, Any]] | None = None,
+    shard_rows: int = 10_000,
+) -> RunStats:
+    """Stream the leaf records into `folder` (raw, exports, quarantine), then write config.yaml,
+    pipeline.yaml and stats.json. `finish(counts)` returns the LLM-accounting stats sections
+    (llm_usage, deferred, annotation_prompt_layout). The one writer of an output folder: tests
+    build their fixtures through it too."""
+    writer = OutputWriter(
+        folder, config.registry, config.annotation.positive_threshold, shard_rows=shard_rows
+    )
+    for batch in record_batches:
+        writer.add(batch)
+    counts = writer.close()
+    llm_stats = finish(counts) if finish is not None else {}
+    stats = build_stats(config, seed_counts, counts, folder, llm_stats)
+    write_text(
+        yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), folder / CONFIG_FILE
+    )
+    write_text(yaml.safe_dump(pipeline_dump, sort_keys=False), folder / PIPELINE_FILE)
+    stats.write(folder)
     return stats
 
 

@@ -158,7 +158,7 @@ def render_card(
         consumers=CONSUMERS,
         triviality=facts["triviality"],
         decontamination=facts["decontamination"],
-        stats=facts["stats"],
+        run=facts["run"],
         plots=[file.path_in_repo for file in layout.extras if file.path_in_repo.endswith(".png")],
         validation=facts["validation"],
         validation_columns=validation_columns,

