@@ -181,8 +181,14 @@ def _exists(repo: str) -> bool:
 
 def test_token_is_never_written(hub_server, tmp_path, caplog, capsys, monkeypatch):
     caplog.set_level(logging.DEBUG)
-    # -v shows every debug line here, the HTTP clients' per-request lines included
-    monkeypatch.setattr("reasonembed.logs.QUIET_LOGGERS", ())
+    # -v shows every debug line here, the HTTP clients' per-request lines included (the CLI
+    # quiets them, and an earlier command in this process may already have)
+    from reasonembed import logs
+
+    for name in logs.QUIET_LOGGERS:
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.NOTSET)
+    logging.getLogger().manager._clear_cache()
+    monkeypatch.setattr(logs, "QUIET_LOGGERS", ())
     token = hub_server.token
     folder = write_output(tmp_path / "out", validation=True)
     assert (
