@@ -49,7 +49,6 @@ import re
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
 
@@ -365,11 +364,8 @@ def copied_spans(query: str, source: str) -> tuple[tuple[int, int], tuple[int, i
     """
     query_words, query_spans = _word_spans(query)
     source_words, source_spans = _word_spans(source)
-    if not query_words or not source_words:
-        return None
-    matcher = SequenceMatcher(None, query_words, source_words, autojunk=False)
-    block = matcher.find_longest_match(0, len(query_words), 0, len(source_words))
-    if block.size == 0:
+    block = tv.longest_common_block(query_words, source_words)
+    if block is None:
         return None
     last = block.size - 1
     return (

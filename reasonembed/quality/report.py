@@ -10,23 +10,10 @@ decontamination_* columns) and DIR/stats.json; writes DIR/report/ (or --output):
     domains.png              samples per domain
     funnel.png               rows kept at each stage, seeds to samples, and drops by reason
 
-The stats.json sections this command reads (others are ignored; every one is optional):
-
-    "funnel": [                                  # ordered, first stage first
-        {"stage": "seeds",     "count": 1000},
-        {"stage": "queries",   "count": 990,  "drops": {"generation_error": 10}},
-        {"stage": "mined",     "count": 975,  "drops": {"bright_query_contamination": 3,
-                                                        "source_copy": 12}},
-        {"stage": "annotated", "count": 975},
-        {"stage": "samples",   "count": 940,  "drops": {"no_positive": 30, "no_negative": 5}}
-    ],
-    "drops": {"generation_error": 10, ...},      # every sample drop, by reason (totals)
-    "candidate_drops": {"source_duplicate": 4, "bright_gold_document": 0},
-    "quality": summary.summarize(...)            # triviality distributions, decontamination
-    "triviality_config": TrivialityConfig.model_dump()   # thresholds drawn on the plots
-
-`drops` inside a funnel entry are the rows lost between the previous stage and that one. Where
-stats.json has no `quality` section, it is computed from the raw rows.
+Reads stats.json through `reasonembed.stats.RunStats` (the funnel with its drops by reason, the
+quality section) and streams DIR/raw/*.parquet a batch at a time, reading only the columns the
+plots need (never the texts): memory is bounded by the batch and a few numbers per sample.
+`write_report` also writes the sample browser (report/index.html, reasonembed.quality.browse).
 """
 
 from __future__ import annotations
@@ -35,6 +22,7 @@ import argparse
 import json
 import logging
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -43,13 +31,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
-import pyarrow as pa  # noqa: E402
+import pyarrow.compute as pc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 from reasonembed.errors import UserError  # noqa: E402
 from reasonembed.quality import triviality as tv  # noqa: E402
-from reasonembed.quality.summary import summarize  # noqa: E402
-from reasonembed.records import STATS_FILE  # noqa: E402
+from reasonembed.quality.browse import BROWSER_FILE, DEFAULT_BROWSE_LIMIT, write_browser  # noqa: E402
+from reasonembed.stats import RunStats  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -89,39 +77,58 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--output", type=Path, default=None, help="where to write (default: DIR/report)"
     )
+    parser.add_argument(
+        "--browse-limit",
+        type=int,
+        default=DEFAULT_BROWSE_LIMIT,
+        help="queries per domain in the sample browser, report/index.html (a deterministic "
+        f"sample; default {DEFAULT_BROWSE_LIMIT})",
+    )
 
 
-def read_raw(folder: Path) -> list[dict]:
-    """All rows of folder/raw/*.parquet as dicts (sorted shard order)."""
+@dataclass
+class ReportData:
+    """What the plots and tables need from `raw`, a few numbers per sample."""
+
+    samples: int = 0
+    candidates: int = 0
+    score_counts: Counter = field(default_factory=Counter)  # relevance score (None: unparsed)
+    domains: Counter = field(default_factory=Counter)
+    columns: dict[str, list[np.ndarray]] = field(default_factory=dict)
+
+    def column(self, name: str) -> np.ndarray:
+        """All values of a numeric column (nulls as NaN)."""
+        parts = self.columns.get(name) or []
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+
+NUMERIC_COLUMNS = ("n_positives", "n_negatives", *(panel[0] for panel in TRIVIALITY_PANELS))
+
+
+def read_report_data(folder: Path, batch_rows: int = 2_048) -> ReportData:
+    """Stream folder/raw/*.parquet into a ReportData."""
     shards = sorted((folder / "raw").glob("*.parquet"))
     if not shards:
         raise UserError(
             f"no raw parquet files under {folder / 'raw'}: pass the output folder of "
             "`reasonembed generate` (it holds raw/train-*.parquet)"
         )
-    tables = [pq.read_table(shard) for shard in shards]
-    return pa.concat_tables(tables, promote_options="default").to_pylist()
-
-
-def read_stats(folder: Path) -> dict:
-    path = folder / STATS_FILE
-    if not path.exists():
-        logger.warning("%s is missing: the report has no funnel", path)
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise UserError(
-            f"{path} is not valid JSON ({error}): re-run `reasonembed generate`"
-        ) from error
-
-
-def with_copy_metrics(rows: list[dict]) -> list[dict]:
-    """Rows with the source-copy metrics computed where the raw config lacks them."""
-    for row in rows:
-        if row.get(tv.TRIVIALITY_SOURCE_COPY_SHARE) is None and row.get("query"):
-            row.update(tv.source_copy_metrics(row["query"], row.get("source_text") or ""))
-    return rows
+    data = ReportData()
+    for shard in shards:
+        parquet = pq.ParquetFile(shard)
+        present = set(parquet.schema_arrow.names)
+        wanted = ["domain", "candidates", *(c for c in NUMERIC_COLUMNS if c in present)]
+        for batch in parquet.iter_batches(batch_size=batch_rows, columns=wanted):
+            data.samples += batch.num_rows
+            data.domains.update(batch.column("domain").to_pylist())
+            scores = pc.struct_field(pc.list_flatten(batch.column("candidates")), "relevance_score")
+            data.candidates += len(scores)
+            data.score_counts.update(scores.to_pylist())
+            for name in NUMERIC_COLUMNS:
+                if name in present:
+                    values = batch.column(name).to_numpy(zero_copy_only=False)
+                    data.columns.setdefault(name, []).append(values.astype(np.float64))
+    return data
 
 
 # --- plots -----------------------------------------------------------------------------------
@@ -153,12 +160,8 @@ def _label_bars(ax, bars, values, horizontal: bool = False) -> None:
             )
 
 
-def plot_relevance_scores(rows: list[dict], path: Path, min_positive_score: int) -> None:
-    counts = Counter(
-        candidate.get("relevance_score")
-        for row in rows
-        for candidate in row.get("candidates") or ()
-    )
+def plot_relevance_scores(data: ReportData, path: Path, min_positive_score: int) -> None:
+    counts = data.score_counts
     labels = ["1", "2", "3", "4", "5", "unparsed"]
     values = [counts.get(score, 0) for score in range(1, 6)] + [counts.get(None, 0)]
     colors = [
@@ -192,30 +195,29 @@ def _integer_histogram(ax, values: list[int], color: str, label: str) -> None:
     ax.spines[["top", "right"]].set_visible(False)
 
 
-def plot_positives_negatives(rows: list[dict], path: Path) -> None:
+def plot_positives_negatives(data: ReportData, path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     _integer_histogram(
         axes[0],
-        [row.get("n_positives") or 0 for row in rows],
+        data.column("n_positives").astype(int).tolist(),
         POSITIVE_COLOR,
         "positives per query",
     )
     _integer_histogram(
         axes[1],
-        [row.get("n_negatives") or 0 for row in rows],
+        data.column("n_negatives").astype(int).tolist(),
         NEGATIVE_COLOR,
         "negatives per query",
     )
-    fig.suptitle(f"Positives and negatives per query ({len(rows):,} queries)")
+    fig.suptitle(f"Positives and negatives per query ({data.samples:,} queries)")
     _finish(fig, path)
 
 
-def plot_triviality(rows: list[dict], path: Path, config: dict) -> None:
+def plot_triviality(data: ReportData, path: Path, config: dict) -> None:
     fig, axes = plt.subplots(2, 3, figsize=(13, 7))
     for ax, (column, label, log_scale) in zip(axes.flat, TRIVIALITY_PANELS, strict=True):
-        values = np.asarray(
-            [row[column] for row in rows if row.get(column) is not None], dtype=np.float64
-        )
+        values = data.column(column)
+        values = values[~np.isnan(values)]
         ax.set_xlabel(label)
         ax.set_ylabel("queries")
         ax.spines[["top", "right"]].set_visible(False)
@@ -255,12 +257,14 @@ def plot_triviality(rows: list[dict], path: Path, config: dict) -> None:
                 threshold, 0.85, f"drop >= {threshold:g} ", color=NEGATIVE_COLOR, fontsize=9,
                 ha="right", transform=ax.get_xaxis_transform(),
             )  # fmt: skip
-    fig.suptitle(f"Triviality of {len(rows):,} samples (lower copy, higher source rank = harder)")
+    fig.suptitle(
+        f"Triviality of {data.samples:,} samples (lower copy, higher source rank = harder)"
+    )
     _finish(fig, path)
 
 
-def plot_domains(rows: list[dict], path: Path) -> None:
-    counts = Counter(row.get("domain") or "unknown" for row in rows)
+def plot_domains(data: ReportData, path: Path) -> None:
+    counts = data.domains
     domains = sorted(counts, key=lambda name: counts[name])
     values = [counts[name] for name in domains]
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(domains) + 1.5))
@@ -273,9 +277,9 @@ def plot_domains(rows: list[dict], path: Path) -> None:
     _finish(fig, path)
 
 
-def plot_funnel(stats: dict, path: Path) -> None:
-    funnel = stats.get("funnel") or []
-    drops = stats.get("drops") or {}
+def plot_funnel(stats: RunStats, path: Path) -> None:
+    funnel = [entry.model_dump() for entry in stats.funnel]
+    drops = stats.drops
     fig, axes = plt.subplots(1, 2, figsize=(13, 0.5 * max(len(funnel), len(drops), 3) + 2))
     ax = axes[0]
     if funnel:
@@ -321,43 +325,40 @@ def _number(value) -> str:
     return f"{value:,}"
 
 
-def render_markdown(rows: list[dict], stats: dict, quality: dict) -> str:
-    n_candidates = sum(len(row.get("candidates") or ()) for row in rows)
+def render_markdown(data: ReportData, stats: RunStats) -> str:
+    quality = stats.quality
     lines = ["# Dataset quality report", ""]
     lines += _table(
         ["samples", "domains", "candidates", "mean positives", "mean negatives"],
         [
             [
-                _number(len(rows)),
-                len({row.get("domain") for row in rows}),
-                _number(n_candidates),
-                _number(
-                    float(np.mean([row.get("n_positives") or 0 for row in rows])) if rows else None
-                ),
-                _number(
-                    float(np.mean([row.get("n_negatives") or 0 for row in rows])) if rows else None
-                ),
+                _number(data.samples),
+                len(data.domains),
+                _number(data.candidates),
+                _number(stats.positives_per_sample if data.samples else None),
+                _number(stats.negatives_per_sample if data.samples else None),
             ]
         ],
     )
     lines += ["## Funnel", ""]
-    funnel = stats.get("funnel") or []
-    if funnel:
-        lines += _table(
-            ["stage", "rows", "dropped here"],
+    lines += _table(
+        ["stage", "rows", "dropped on the way in"],
+        [
             [
-                [
-                    entry["stage"],
-                    _number(entry["count"]),
-                    ", ".join(f"{r}: {c:,}" for r, c in (entry.get("drops") or {}).items()) or "-",
-                ]
-                for entry in funnel
-            ],
-        )
-    else:
-        lines += ["stats.json has no `funnel` section.", ""]
-    for key, title in (("drops", "Samples dropped by reason"), ("candidate_drops", "Candidates removed by reason")):  # fmt: skip
-        section = stats.get(key) or quality.get(key) or {}
+                entry.stage,
+                _number(entry.count),
+                ", ".join(f"{r}: {c:,}" for r, c in entry.drops.items()) or "-",
+            ]
+            for entry in stats.funnel
+        ],
+    )
+    lines += [
+        f"Quarantined (LLM answers that failed their parser after re-asks): "
+        f"{stats.quarantined.queries:,} queries, {stats.quarantined.judgements:,} judgements.",
+        "",
+    ]
+    for key, title in (("drops", "Dropped by reason"), ("candidate_drops", "Candidates removed by reason")):  # fmt: skip
+        section = getattr(stats, key)
         if section:
             lines += [f"### {title}", ""]
             lines += _table(
@@ -378,14 +379,22 @@ def render_markdown(rows: list[dict], stats: dict, quality: dict) -> str:
             f"- `{name}` = 1 for {share:.1%} of the samples (the query points straight back to its source)."
         )
     lines += ["", "![triviality](triviality.png)", "", "## Decontamination (BRIGHT)", ""]
-    decontamination = quality.get("decontamination") or {}
-    lines += _table(
-        ["check", "value"],
-        [
-            [k, _number(v) if not isinstance(v, dict) else json.dumps(v)]
-            for k, v in decontamination.items()
-        ],
-    )
+    if stats.decontamination.performed:
+        lines += [f"Checked against `{stats.decontamination.bright}`.", ""]
+        lines += _table(
+            ["check", "value"],
+            [
+                [k, _number(v) if not isinstance(v, dict) else json.dumps(v)]
+                for k, v in (quality.get("decontamination") or {}).items()
+            ],
+        )
+    else:
+        lines += [
+            "**Not run**: the config has no `bright:` setting, so the queries were not checked "
+            "against the BRIGHT test queries and BRIGHT test documents were not excluded from "
+            "the seeds.",
+            "",
+        ]
     lines += [
         "## Annotation",
         "",
@@ -401,31 +410,38 @@ def render_markdown(rows: list[dict], stats: dict, quality: dict) -> str:
     return "\n".join(lines)
 
 
-def write_report(folder: Path, output: Path | None = None) -> Path:
-    """Write report.md and the plots of a generate output folder; returns the report's path."""
+def write_report(
+    folder: Path, output: Path | None = None, browse_limit: int = DEFAULT_BROWSE_LIMIT
+) -> Path:
+    """Write report.md, the plots and the sample browser (index.html) of a generate output
+    folder; returns the report's path."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(
             f"{folder} is not a folder: pass the output folder of `reasonembed generate`"
         )
     output = Path(output) if output is not None else folder / REPORT_FOLDER
+    data = read_report_data(folder)
+    stats = RunStats.read(folder)
     output.mkdir(parents=True, exist_ok=True)
-    rows = with_copy_metrics(read_raw(folder))
-    stats = read_stats(folder)
-    quality = stats.get("quality") or summarize(rows)
-    config = stats.get("triviality_config") or {}
-    min_positive_score = int(config.get("min_positive_score", tv.DEFAULT_POSITIVE_SCORE))
-    plot_relevance_scores(rows, output / "relevance_scores.png", min_positive_score)
-    plot_positives_negatives(rows, output / "positives_negatives.png")
-    plot_triviality(rows, output / "triviality.png", config)
-    plot_domains(rows, output / "domains.png")
+    config = stats.triviality_config
+    plot_relevance_scores(data, output / "relevance_scores.png", stats.positive_threshold)
+    plot_positives_negatives(data, output / "positives_negatives.png")
+    plot_triviality(data, output / "triviality.png", config)
+    plot_domains(data, output / "domains.png")
     plot_funnel(stats, output / "funnel.png")
     report = output / REPORT_FILE
-    report.write_text(render_markdown(rows, stats, quality))
+    report.write_text(render_markdown(data, stats))
+    write_browser(folder, output, browse_limit)
     return report
 
 
 def run(args: argparse.Namespace) -> int:
-    report = write_report(args.dir, args.output)
-    print(f"wrote {report} and {len(PLOT_FILES)} plots")
+    report = write_report(args.dir, args.output, args.browse_limit)
+    logger.info(
+        "wrote %s, %d plots and the sample browser %s",
+        report,
+        len(PLOT_FILES),
+        report.parent / BROWSER_FILE,
+    )
     return 0

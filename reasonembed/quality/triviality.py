@@ -85,6 +85,16 @@ TRIVIALITY_SCALAR_METRICS = (
 TRIVIALITY_LIST_METRICS = (TRIVIALITY_POSITIVE_RANKS, TRIVIALITY_POSITIVE_BM25_RANKS)
 
 
+def longest_common_block(query_words: list[str], source_words: list[str]):
+    """The longest run of words shared by the two word lists (difflib Match: a, b, size), or
+    None when they share no word."""
+    if not query_words or not source_words:
+        return None
+    matcher = SequenceMatcher(None, query_words, source_words, autojunk=False)
+    block = matcher.find_longest_match(0, len(query_words), 0, len(source_words))
+    return block if block.size else None
+
+
 def longest_common_run(query: str, source: str) -> tuple[int, float]:
     """(characters, share of the query's characters) of the longest word run shared with source.
 
@@ -92,11 +102,8 @@ def longest_common_run(query: str, source: str) -> tuple[int, float]:
     single spaces, the query's length likewise. (0, 0.0) for an empty query.
     """
     query_words, source_words = words(query), words(source)
-    if not query_words or not source_words:
-        return 0, 0.0
-    matcher = SequenceMatcher(None, query_words, source_words, autojunk=False)
-    block = matcher.find_longest_match(0, len(query_words), 0, len(source_words))
-    if block.size == 0:
+    block = longest_common_block(query_words, source_words)
+    if block is None:
         return 0, 0.0
     run = query_words[block.a : block.a + block.size]
     chars = len(" ".join(run))

@@ -1,61 +1,57 @@
-"""`reasonembed report DIR` on hand-made generate output folders."""
+"""`reasonembed report DIR` on output folders written by the factory's own writer."""
 
 from __future__ import annotations
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+import json
+
 import pytest
 from PIL import Image
 
 from reasonembed.cli import main
 from reasonembed.errors import UserError
-from reasonembed.quality.decontamination import words
 from reasonembed.quality.report import PLOT_FILES, write_report
-from reasonembed.records import RAW_SCHEMA
-from tests.quality.fixtures import OTHER_TEXTS, SOURCE, candidate, make_output_folder, sample
+from reasonembed.stats import RunStats
+from tests.support.factory_output import write_output
 
 
-def test_report_writes_markdown_and_readable_plots(tmp_path):
-    folder = make_output_folder(tmp_path / "out", n_samples=60)
-    assert main(["report", str(folder)]) == 0
+def test_report_writes_markdown_plots_and_browser(tmp_path):
+    folder = write_output(tmp_path / "out", domains={"biology": 3, "leetcode": 2})
+    assert main(["report", str(folder), "--browse-limit", "5"]) == 0
     report = folder / "report" / "report.md"
     text = report.read_text()
-    assert "| seeds | 100 | - |" in text
-    assert "| mined | 75 | bright_query_contamination: 3, source_copy: 12 |" in text
-    assert "| no_positive | 15 |" in text
-    assert "| samples | domains |" in text and "| 60 | 3 |" in text
-    assert "| bright_gold_candidates | 1 |" in text
+    # the funnel as the writer counted it: 2 domains x (samples + 1 dropped + 1 filtered) seeds
+    assert "| seeds | 9 | seeds:drop:too_short: 2 |" in text
+    assert "| queries | 7 | query_filter:drop:source_copy: 2 |" in text
+    assert "| samples | 5 | assembly:drop:no_negative: 2 |" in text
+    assert "0 queries, 2 judgements" in text
+    assert "| 5 | 2 | 25 | 2 | 3 |" in text  # samples, domains, candidates, mean pos/neg
+    assert "**Not run**: the config has no `bright:` setting" in text
     for name in PLOT_FILES:
         assert f"]({name})" in text
         with Image.open(folder / "report" / name) as image:
-            assert image.format == "PNG" and image.width >= 600 and image.height >= 300
+            assert image.format == "PNG" and image.width >= 600 and image.height >= 250
+    page = (folder / "report" / "index.html").read_text()  # tested in Chromium: test_browse.py
+    assert "[r1] leetcode question 1" in page and "relevance_scores.png</figcaption>" in page
 
 
-def test_report_on_a_plain_raw_config_computes_copy_metrics(tmp_path):
-    rows = [
-        sample(
-            "Why would a plant in dim light grow slowly?", [candidate("p", OTHER_TEXTS[0], 1, 4)]
-        ),
-        sample("Explain: " + SOURCE, [candidate("n", OTHER_TEXTS[1], 1, 1)], domain="economics"),
-    ]
-    (tmp_path / "raw").mkdir()
-    pq.write_table(pa.Table.from_pylist(rows, schema=RAW_SCHEMA), tmp_path / "raw" / "train-00000-of-00001.parquet")  # fmt: skip
-    report = write_report(tmp_path, tmp_path / "elsewhere")
-    text = report.read_text()
-    assert "stats.json has no `funnel` section." in text
-    line = next(line for line in text.splitlines() if "`triviality_source_copy_share`" in line)
-    copied = len(" ".join(words(SOURCE))) / len(" ".join(words("Explain: " + SOURCE)))
-    assert line.split("|")[2].strip() == "2" and line.split("|")[-2].strip() == f"{copied:.3g}"
-    assert sorted(path.name for path in (tmp_path / "elsewhere").glob("*.png")) == sorted(
-        PLOT_FILES
-    )
+def test_report_agrees_with_stats_json(tmp_path):
+    folder = write_output(tmp_path / "out", domains={"biology": 4})
+    write_report(folder)
+    stats = RunStats.read(folder)
+    text = (folder / "report" / "report.md").read_text()
+    for stage in stats.funnel:
+        assert f"| {stage.stage} | {stage.count:,} |" in text
+    assert stats.samples == 4 and stats.quarantined.judgements == 1
 
 
 def test_report_errors_name_the_folder(tmp_path):
     with pytest.raises(UserError, match="no raw parquet files under"):
         write_report(tmp_path)
     assert main(["report", str(tmp_path / "missing")]) == 1
-    folder = make_output_folder(tmp_path / "out", n_samples=6)
+    folder = write_output(tmp_path / "out", domains={"biology": 2})
     (folder / "stats.json").write_text("{not json")
-    with pytest.raises(UserError, match="stats.json is not valid JSON"):
+    with pytest.raises(UserError, match="stats.json: not valid JSON"):
+        write_report(folder)
+    (folder / "stats.json").write_text(json.dumps({"samples": 2}))
+    with pytest.raises(UserError, match="stats.json: not a stats.json of this reasonembed"):
         write_report(folder)
