@@ -6,24 +6,42 @@ Mining, triviality metrics, the evaluator and the trainer all go through here:
 - `pooling.pool`: mean / cls / last-token pooling.
 - `encoder.Encoder`: a Hugging Face or sentence-transformers model with pooling, instructions
   and batching; `encode` (numpy, no grad) and `embed` (torch, with grad, for training).
-- `cache.EmbeddingCache` / `encoder.CachedEncoder`: embeddings keyed by model and text hash.
-- `index.DenseIndex`: exact FAISS inner-product search.
+- `cache.EmbeddingCache` / `encoder.CachedEncoder`: embeddings keyed by model and text hash
+  (texts one by one, or whole corpus shards as memory-mapped float16).
+- `index.DenseIndex`: exact inner-product search, deterministic (score desc, then row asc).
+- `sharded`: corpora larger than memory: a memory-mapped corpus store, float16 shards encoded
+  by one or several workers, exact search shard by shard (`ShardedIndex`), and FAISS IVF /
+  HNSW approximate search (`ApproximateIndex`) with its recall against exact search.
 - `bm25.BM25Index`: BRIGHT's BM25 (bm25s + PyStemmer, k1=0.9, b=0.4).
+
+Names are imported on first use, so `reasonembed.retrieval.index` or `.sharded` can be used
+without loading torch and transformers.
 """
 
-from reasonembed.retrieval.bm25 import BM25Index
-from reasonembed.retrieval.cache import EmbeddingCache
-from reasonembed.retrieval.encoder import CachedEncoder, Encoder
-from reasonembed.retrieval.index import DenseIndex
-from reasonembed.retrieval.instructions import format_query
-from reasonembed.retrieval.models import resolve_model_path
+from __future__ import annotations
 
-__all__ = [
-    "BM25Index",
-    "CachedEncoder",
-    "DenseIndex",
-    "EmbeddingCache",
-    "Encoder",
-    "format_query",
-    "resolve_model_path",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ApproximateIndex": "sharded",
+    "BM25Index": "bm25",
+    "CachedEncoder": "encoder",
+    "CorpusStore": "sharded",
+    "DenseIndex": "index",
+    "EmbeddingCache": "cache",
+    "Encoder": "encoder",
+    "ShardedIndex": "sharded",
+    "format_query": "instructions",
+    "resolve_model_path": "models",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value

@@ -1,22 +1,40 @@
 """Candidate mining over each domain's WHOLE corpus, with the source document removed.
 
 For each query: dense retrieval through the shared layer (`Instruct: {instruction}\\nQuery:
-{query}` on the query side, exact FAISS inner product), `search_top_k` searched; every document
-that IS the source (same doc_id, same normalised text under another id, or, when
-`near_duplicate_cosine` is set, cosine >= it with the source: a near copy) is removed; the first
-`n_candidates` are kept, ranked 1..n after the removal. One output row per query: its
-`candidates` are a list of {doc_id, text, retrieval_rank, retrieval_score} (the annotation step
-fans them out to the LLM), so every later stage is an ordinary per-row step and memory is bounded
-by batch sizes, never by the number of judgements.
+{query}` on the query side, inner product), `search_top_k` searched; every document that IS the
+source (same doc_id, same normalised text under another id, or, when `near_duplicate_cosine` is
+set, cosine >= it with the source: a near copy) is removed; the first `n_candidates` are kept,
+ranked 1..n after the removal. One output row per query: its `candidates` are a list of
+{doc_id, text, retrieval_rank, retrieval_score} (the annotation step fans them out to the LLM),
+so every later stage is an ordinary per-row step and memory is bounded by batch sizes, never by
+the number of judgements.
+
+Corpora of any size (`reasonembed.retrieval.sharded`): the corpus is streamed once into a
+memory-mapped Arrow file (texts are read back per candidate, never all held), its embeddings
+live in the embedding cache as float16 shards of `shard_docs` documents (encoded once, by
+`encode_workers` processes when asked; a killed run keeps finished shards), and the exact
+search maps one shard at a time (memory: one shard plus the running top-k), with results
+equal to one exact index over the whole corpus (score desc, then row asc). `index_kind` "ivf"
+or "hnsw" searches a FAISS approximate index built from the shards instead; a share
+`recall_sample_rate` of the queries (chosen by a hash of the query text) is also searched
+exactly, and their recall@100 lands in `mining_index_recall_at_100` (null for the others, and
+for every query of an exact index).
 
 Triviality signals computed here, because only this step holds the index: the rank of the source
 document for its query over the whole corpus by the dense retriever
-(`triviality_source_dense_rank`) and by BM25 (`triviality_source_bm25_rank`), 1-based.
+(`triviality_source_dense_rank`: exact, from the same pass over the shards as the search; with
+an approximate index, its rank among the retrieved top `search_top_k`, None when not retrieved,
+exact for the recall sample) and by BM25 (`triviality_source_bm25_rank`), 1-based. BM25 holds
+the corpus's texts and token index in memory: set `source_ranks` off for corpora that do not fit.
 """
 
 import logging
+import shutil
+import tempfile
 from collections import defaultdict
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 from distilabel.steps import Step, StepInput
@@ -24,14 +42,25 @@ from distilabel.typing import StepOutput
 from pydantic import Field, PrivateAttr
 
 from reasonembed.config import DomainRun
-from reasonembed.corpus import load_corpus
+from reasonembed.corpus import iter_documents
 from reasonembed.forking import DEFAULT_STEP_TORCH_THREADS, limit_torch_threads
 from reasonembed.quality import triviality as tv
+from reasonembed.retrieval.cache import EmbeddingCache
+from reasonembed.retrieval.sharded import (
+    ApproximateIndex,
+    CorpusStore,
+    ShardedIndex,
+    encode_corpus,
+    recall_at_k,
+    text_key,
+)
 from reasonembed.steps.llm_task import REJECTION_COLUMNS, is_rejected, reject
-from reasonembed.textnorm import normalized_text_hash
+from reasonembed.textnorm import text_hash
 
 logger = logging.getLogger(__name__)
 
+RECALL_COLUMN = "mining_index_recall_at_100"
+RECALL_K = 100
 CANDIDATE_OUTPUTS = [
     "candidates",
     "retriever_model",
@@ -40,23 +69,23 @@ CANDIDATE_OUTPUTS = [
     tv.TRIVIALITY_SOURCE_DENSE_RANK,
     tv.TRIVIALITY_SOURCE_BM25_RANK,
     tv.TRIVIALITY_BM25_TOP_IDS,
+    RECALL_COLUMN,
 ]
-
-
-RANK_BLOCK = 64  # queries scored against the whole corpus at once (64 x n_docs float32)
 NO_BM25_SIGNALS = {tv.TRIVIALITY_SOURCE_BM25_RANK: None, tv.TRIVIALITY_BM25_TOP_IDS: None}
 
 
-class _DomainIndex:
-    def __init__(self, corpus, vectors: np.ndarray, with_bm25: bool) -> None:
-        from reasonembed.retrieval import BM25Index, DenseIndex
+def in_recall_sample(query: str, rate: float) -> bool:
+    """Whether a query is in the recall sample: a fixed share `rate` of queries, chosen by a
+    hash of the text (the same queries whatever the batching or the number of replicas)."""
+    return rate >= 1 or (rate > 0 and int(text_hash(query)[:8], 16) < rate * 16**8)
 
-        self.corpus = corpus
-        self.vectors = vectors
-        self.dense = DenseIndex(vectors)
-        self.hashes = [normalized_text_hash(text) for text in corpus.texts]
-        self.row_of = {doc_id: row for row, doc_id in enumerate(corpus.doc_ids)}
-        self.bm25 = BM25Index(corpus.texts) if with_bm25 else None
+
+@dataclass
+class _DomainIndex:
+    store: CorpusStore
+    exact: ShardedIndex
+    approximate: ApproximateIndex | None
+    bm25: Any  # BM25Index | None
 
 
 class MineCandidates(Step):
@@ -64,10 +93,19 @@ class MineCandidates(Step):
     retriever: str = "minilm"
     pooling: str = "auto"
     max_length: int | None = None
+    trust_remote_code: bool = False
+    dtype: str | None = None
     search_top_k: int = Field(default=1000, ge=1)
     n_candidates: int = Field(default=100, ge=1)
     encode_batch_size: int = Field(default=32, ge=1)
     embedding_cache_dir: str | None = None
+    index_kind: Literal["exact", "ivf", "hnsw"] = "exact"
+    shard_docs: int = Field(default=65536, ge=1)
+    nlist: int | None = Field(default=None, ge=1)
+    nprobe: int = Field(default=32, ge=1)
+    ef_search: int = Field(default=128, ge=1)
+    recall_sample_rate: float = Field(default=0.1, ge=0, le=1)
+    encode_workers: int = Field(default=1, ge=1)
     source_ranks: bool = True
     bm25_top_k: int = Field(default=10, ge=1)
     near_duplicate_cosine: float | None = Field(default=0.95, gt=0, le=1)
@@ -75,6 +113,10 @@ class MineCandidates(Step):
 
     _encoder: Any = PrivateAttr(default=None)
     _indexes: dict[str, _DomainIndex] = PrivateAttr(default_factory=dict)
+    _scratch: str | None = PrivateAttr(default=None)
+    _documents_encoded: int = PrivateAttr(default=0)
+    _documents_reused: int = PrivateAttr(default=0)
+    _recalls: dict[str, list[float]] = PrivateAttr(default_factory=dict)
 
     @property
     def inputs(self) -> list[str]:
@@ -86,27 +128,66 @@ class MineCandidates(Step):
 
     def load(self) -> None:
         super().load()
-        from reasonembed.retrieval import CachedEncoder, Encoder
+        from reasonembed.retrieval import Encoder
 
         limit_torch_threads(self.torch_threads)
-        encoder = Encoder(self.retriever, pooling=self.pooling, max_length=self.max_length)
-        self._encoder = CachedEncoder(encoder, self.embedding_cache_dir)
+        settings = {
+            "model_name_or_path": self.retriever,
+            "pooling": self.pooling,
+            "max_length": self.max_length,
+            "dtype": self.dtype,
+            "trust_remote_code": self.trust_remote_code,
+        }
+        self._encoder = Encoder(**settings)
+        root = self.embedding_cache_dir
+        if root is None:
+            self._scratch = root = tempfile.mkdtemp(prefix="reasonembed-mining-")
+        cache = EmbeddingCache(root, self._encoder.fingerprint)
         for entry in self.domain_runs:
             run = DomainRun.model_validate(entry)
-            corpus = load_corpus(run.corpus, run.domain)
-            vectors = self._encoder.encode(
-                corpus.texts,
-                batch_size=self.encode_batch_size,
-                show_progress=True,
-                desc=f"encoding {run.domain} corpus",
+            documents = (
+                (doc_id, text) for doc_id, text, _ in iter_documents(run.corpus, run.domain)
             )
-            self._indexes[run.domain] = _DomainIndex(corpus, vectors, self.source_ranks)
+            store = CorpusStore.write(documents, Path(root) / "corpora", self.shard_docs)
+            encoded, reused = encode_corpus(
+                store,
+                self._encoder,
+                cache,
+                batch_size=self.encode_batch_size,
+                workers=self.encode_workers,
+                encoder_settings=settings,
+                torch_threads=self.torch_threads,
+            )
+            self._documents_encoded += encoded
+            self._documents_reused += reused
+            exact = ShardedIndex(cache, store.shards, self._encoder.dim)
+            approximate = None
+            if self.index_kind != "exact":
+                approximate = ApproximateIndex.build(
+                    exact, self.index_kind, self.nlist, self.nprobe, self.ef_search
+                )
+            bm25 = None
+            if self.source_ranks:
+                from reasonembed.retrieval import BM25Index
+
+                bm25 = BM25Index(store.all_texts())
+            self._indexes[run.domain] = _DomainIndex(store, exact, approximate, bm25)
         self._logger.info(
-            "mining index ready: %s (embeddings: %d cached, %d encoded)",
-            {name: len(index.corpus) for name, index in self._indexes.items()},
-            self._encoder.hits,
-            self._encoder.misses,
+            "mining index ready (%s, %d-document shards): %s; embeddings: %d documents reused, "
+            "%d encoded",
+            self.index_kind,
+            self.shard_docs,
+            {name: len(index.store) for name, index in self._indexes.items()},
+            self._documents_reused,
+            self._documents_encoded,
         )
+
+    def unload(self) -> None:
+        self._indexes.clear()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+        super().unload()
 
     def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]
         by_domain: dict[str, list[int]] = defaultdict(list)
@@ -136,46 +217,62 @@ class MineCandidates(Step):
         """Each row with its `candidates` (possibly empty) and the mining columns."""
         index = self._indexes[domain]
         query_vectors = self.encode_queries(rows)
-        scores, hits = index.dense.search(query_vectors, self.search_top_k)
-        dense_ranks = (
-            self.dense_source_ranks(index, rows, query_vectors)
-            if self.source_ranks
-            else [None] * len(rows)
-        )
+        source_rows = [index.store.row_of(row["source_doc_id"]) for row in rows]
+        scores, hits, dense_ranks, recalls = self.search(index, rows, query_vectors, source_rows)
+        if recalls.count(None) < len(recalls):
+            measured = self._recalls.setdefault(domain, [])
+            measured.extend(value for value in recalls if value is not None)
+            self._logger.info(
+                "%s index recall@%d for %s: %.4f over %d sampled queries so far",
+                self.index_kind,
+                RECALL_K,
+                domain,
+                float(np.mean(measured)),
+                len(measured),
+            )
         results = []
         for row_number, row in enumerate(rows):
-            source_hash = normalized_text_hash(row["source_text"])
             pool = [
                 (int(hit), float(score))
                 for score, hit in zip(scores[row_number], hits[row_number], strict=True)
                 if hit >= 0
             ]
+            pool_ids = index.store.doc_ids([hit for hit, _ in pool])
+            source_key = text_key(row["source_text"])
             kept = [
-                (hit, score)
-                for hit, score in pool
-                if index.corpus.doc_ids[hit] != row["source_doc_id"]
-                and index.hashes[hit] != source_hash
+                (hit, score, doc_id)
+                for (hit, score), doc_id in zip(pool, pool_ids, strict=True)
+                if doc_id != row["source_doc_id"] and index.store.text_keys[hit] != source_key
             ]
             removed = len(pool) - len(kept)
             duplicate_ids = []
+            texts = None
             if self.near_duplicate_cosine is not None and kept:
+                texts = index.store.texts([hit for hit, _, _ in kept])
                 duplicates = set(
                     tv.source_duplicate_indices(
                         row["source_text"],
-                        [index.corpus.texts[hit] for hit, _ in kept],
-                        self.source_vector(index, row),
-                        index.vectors[[hit for hit, _ in kept]],
+                        texts,
+                        self.source_vector(index, row, source_rows[row_number]),
+                        index.exact.vectors([hit for hit, _, _ in kept]),
                         self.near_duplicate_cosine,
                     )
                 )
-                duplicate_ids = [
-                    index.corpus.doc_ids[kept[position][0]] for position in sorted(duplicates)
-                ]
+                duplicate_ids = [kept[position][2] for position in sorted(duplicates)]
                 kept = [pair for position, pair in enumerate(kept) if position not in duplicates]
+                texts = [text for position, text in enumerate(texts) if position not in duplicates]
                 removed += len(duplicates)
+            kept = kept[: self.n_candidates]
+            texts = texts[: self.n_candidates] if texts is not None else None
+            if texts is None:
+                texts = index.store.texts([hit for hit, _, _ in kept])
             quality = {
                 tv.TRIVIALITY_SOURCE_DENSE_RANK: dense_ranks[row_number],
-                **(self.bm25_signals(index, row) if self.source_ranks else NO_BM25_SIGNALS),
+                **(
+                    self.bm25_signals(index, row, source_rows[row_number])
+                    if self.source_ranks
+                    else NO_BM25_SIGNALS
+                ),
             }
             results.append(
                 {
@@ -183,56 +280,92 @@ class MineCandidates(Step):
                     **{name: row.get(name) for name in REJECTION_COLUMNS},
                     "candidates": [
                         {
-                            "doc_id": index.corpus.doc_ids[hit],
-                            "text": index.corpus.texts[hit],
+                            "doc_id": doc_id,
+                            "text": text,
                             "retrieval_rank": rank,
                             "retrieval_score": score,
                         }
-                        for rank, (hit, score) in enumerate(kept[: self.n_candidates], start=1)
+                        for rank, ((_, score, doc_id), text) in enumerate(
+                            zip(kept, texts, strict=True), start=1
+                        )
                     ],
                     "retriever_model": self.retriever,
                     "source_copies_removed": removed,
                     tv.TRIVIALITY_SOURCE_DUPLICATE_IDS: duplicate_ids,
                     **quality,
+                    RECALL_COLUMN: recalls[row_number],
                 }
             )
         return results
 
-    def source_vector(self, index: _DomainIndex, row: dict[str, Any]) -> np.ndarray:
-        source_row = index.row_of.get(row["source_doc_id"])
-        if source_row is not None:
-            return index.vectors[source_row]
-        return self._encoder.encoder.encode([row["source_text"]])[0]
-
-    def dense_source_ranks(
-        self, index: _DomainIndex, rows: list[dict[str, Any]], query_vectors: np.ndarray
-    ) -> list[int | None]:
-        """Per query, the 1-based rank of its source over the whole corpus by the dense
-        retriever (1 + documents scoring strictly higher; None when the source is not in the
-        corpus). Scored against the corpus matrix a block of queries at a time."""
+    def search(
+        self,
+        index: _DomainIndex,
+        rows: list[dict[str, Any]],
+        query_vectors: np.ndarray,
+        source_rows: list[int | None],
+    ) -> tuple[np.ndarray, np.ndarray, list[int | None], list[float | None]]:
+        """(scores, rows) of the top `search_top_k` per query, the source's dense rank (see the
+        module docstring) and the recall@100 of the approximate index (None: not measured)."""
+        rank_rows = source_rows if self.source_ranks else None
+        if index.approximate is None:
+            scores, hits, ranks = index.exact.search_and_rank(
+                query_vectors, self.search_top_k, rank_rows
+            )
+            return scores, hits, ranks, [None] * len(rows)
+        scores, hits = index.approximate.search(query_vectors, self.search_top_k)
         ranks: list[int | None] = [None] * len(rows)
-        source_rows = [index.row_of.get(row["source_doc_id"]) for row in rows]
-        for start in range(0, len(rows), RANK_BLOCK):
-            block = query_vectors[start : start + RANK_BLOCK] @ index.vectors.T
-            for offset, scores in enumerate(block):
-                source_row = source_rows[start + offset]
-                if source_row is not None:
-                    ranks[start + offset] = int((scores > scores[source_row]).sum()) + 1
-        return ranks
+        if self.source_ranks:
+            for number, source_row in enumerate(source_rows):
+                found = np.flatnonzero(hits[number] == source_row) if source_row is not None else []
+                if len(found):
+                    ranks[number] = int((scores[number] > scores[number][found[0]]).sum()) + 1
+        recalls: list[float | None] = [None] * len(rows)
+        sampled = [
+            number
+            for number, row in enumerate(rows)
+            if in_recall_sample(row["query"], self.recall_sample_rate)
+        ]
+        if sampled:
+            _, exact_hits, exact_ranks = index.exact.search_and_rank(
+                query_vectors[sampled],
+                RECALL_K,
+                [source_rows[number] for number in sampled] if self.source_ranks else None,
+            )
+            found = (
+                hits[sampled]
+                if self.search_top_k >= RECALL_K
+                else index.approximate.search(query_vectors[sampled], RECALL_K)[1]
+            )
+            for number, recall, rank in zip(
+                sampled, recall_at_k(found, exact_hits, RECALL_K), exact_ranks, strict=True
+            ):
+                recalls[number] = recall
+                if self.source_ranks:
+                    ranks[number] = rank
+        return scores, hits, ranks, recalls
 
-    def bm25_signals(self, index: _DomainIndex, row: dict[str, Any]) -> dict[str, Any]:
+    def source_vector(
+        self, index: _DomainIndex, row: dict[str, Any], source_row: int | None
+    ) -> np.ndarray:
+        if source_row is not None:
+            return index.exact.vectors([source_row])[0]
+        return self._encoder.encode([row["source_text"]])[0]
+
+    def bm25_signals(
+        self, index: _DomainIndex, row: dict[str, Any], source_row: int | None
+    ) -> dict[str, Any]:
         """The source's 1-based BM25 rank over the whole corpus (None when it is not in the
         corpus) and the query's top BM25 doc ids (for the lexical-triviality filter)."""
         scores = index.bm25.scores(row["query"])
         k = min(self.bm25_top_k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
-        source_row = index.row_of.get(row["source_doc_id"])
         return {
             tv.TRIVIALITY_SOURCE_BM25_RANK: None
             if source_row is None
             else int((scores > scores[source_row]).sum()) + 1,
-            tv.TRIVIALITY_BM25_TOP_IDS: [index.corpus.doc_ids[i] for i in top],
+            tv.TRIVIALITY_BM25_TOP_IDS: index.store.doc_ids(top),
         }
 
     def encode_queries(self, rows: list[dict[str, Any]]) -> np.ndarray:
@@ -242,7 +375,7 @@ class MineCandidates(Step):
         by_instruction: dict[str, list[int]] = defaultdict(list)
         for position, row in enumerate(rows):
             by_instruction[row["instruction"]].append(position)
-        encoder = self._encoder.encoder
+        encoder = self._encoder
         vectors = np.zeros((len(rows), encoder.dim), dtype=np.float32)
         for instruction, positions in by_instruction.items():
             vectors[positions] = encoder.encode_queries(
