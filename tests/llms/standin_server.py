@@ -13,8 +13,8 @@ analysis ending in `<score>N</score>`, N in 1..5 from a hash of the prompt; a ye
 hash (a generated query). `think=True` puts a `<think>...</think>` block before every answer.
 Every answer waits `delay_s`; a prompt containing `[delay:S]` waits S seconds more (a straggler).
 
-It counts what it answered: `answered` (prompt text -> times answered), so a test can assert
-"answered twice"; `bodies` keeps the last `keep_bodies` request bodies (parsed JSON).
+It counts what it answered: `answered` (sha1 of the prompt -> times answered), so a test can
+assert "answered twice"; `bodies` keeps the last `keep_bodies` request bodies (parsed JSON).
 
     with StandinServer() as server:          # in this process (a thread with its own loop)
         server.url, server.stats(), server.answered
@@ -52,15 +52,23 @@ def standin_score(prompt: str) -> int:
     return 1 + hashlib.sha256(prompt.encode()).digest()[0] % 5
 
 
+def prompt_kind(prompt: str) -> str:
+    """ "annotation" (asks for `<score>`), "filter" (a yes/no question) or "other"."""
+    if "<score>" in prompt:
+        return "annotation"
+    return "filter" if "yes or no" in prompt.lower() else "other"
+
+
 def standin_answer(prompt: str) -> str:
     """The answer the stand-in gives to `prompt` (a pure function of it)."""
     digest = hashlib.sha256(prompt.encode()).digest()
-    if "<score>" in prompt:
+    kind = prompt_kind(prompt)
+    if kind == "annotation":
         return (
             "Query analysis: the query needs a specific concept. Document analysis: the "
             f"document covers part of it. <score>{standin_score(prompt)}</score>"
         )
-    if "yes or no" in prompt.lower():
+    if kind == "filter":
         return "yes"
     words = [WORDS[byte % len(WORDS)] for byte in digest[:8]]
     return f"How does the {words[0]} {words[1]} relate to {' '.join(words[2:])} in practice?"
@@ -74,12 +82,13 @@ class _Handler:
         self.think = think
         self.lock = threading.Lock()
         self.answered: Counter = Counter()
+        self.kinds: Counter = Counter()  # answers per `prompt_kind`
         self.requests = 0
         self.bodies: deque[dict] = deque(maxlen=keep_bodies)
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, Any]:
         """`requests` received, `answered` (chat answers written), `distinct` prompts answered,
-        `answered_twice` (answers beyond the first per prompt)."""
+        `answered_twice` (answers beyond the first per prompt), `kinds` (answers per kind)."""
         with self.lock:
             answered = sum(self.answered.values())
             return {
@@ -87,11 +96,13 @@ class _Handler:
                 "answered": answered,
                 "distinct": len(self.answered),
                 "answered_twice": answered - len(self.answered),
+                "kinds": dict(self.kinds),
             }
 
     def reset(self) -> None:
         with self.lock:
             self.answered.clear()
+            self.kinds.clear()
             self.bodies.clear()
             self.requests = 0
 
@@ -167,7 +178,8 @@ class _Handler:
                 await writer.drain()
                 if prompt is not None:
                     with self.lock:
-                        self.answered[prompt] += 1
+                        self.answered[hashlib.sha1(prompt.encode()).digest()] += 1
+                        self.kinds[prompt_kind(prompt)] += 1
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
             pass
         finally:
@@ -217,7 +229,7 @@ class StandinServer(_Handler):
         self._thread.join(10)
 
 
-def fetch_stats(url: str) -> dict[str, int]:
+def fetch_stats(url: str) -> dict[str, Any]:
     """The /stats of a stand-in at `url` (its .../v1 URL)."""
     root = url.rsplit("/v1", 1)[0]
     with urllib.request.urlopen(f"{root}/stats", timeout=10) as response:
