@@ -160,6 +160,9 @@ def render_card(
         decontamination=facts["decontamination"],
         run=facts["run"],
         plots=[file.path_in_repo for file in layout.extras if file.path_in_repo.endswith(".png")],
+        browser=next(
+            (f.path_in_repo for f in layout.extras if f.path_in_repo.endswith("index.html")), None
+        ),
         validation=facts["validation"],
         validation_columns=validation_columns,
         previous_version=previous.get("version") if previous else None,

@@ -3,7 +3,7 @@
 `write_output(folder, domains={"biology": 3, "leetcode": 2}, revision=1)` builds annotated query
 rows (the annotation step's output contract), passes them through the real `AssembleSamples`
 step and `reasonembed.commands.generate.write_output_folder` (raw, exports, quarantine,
-stats.json, config.yaml, pipeline.yaml), then adds report/ (report.md + a PNG) and, when asked,
+stats.json, config.yaml, pipeline.yaml), then adds report/ (report.md, a PNG and a stand-in index.html) and, when asked,
 validation/. Each domain gets `count` kept samples (2 positives, N_NEGATIVES negatives, one
 quarantined judgement on the first), one sample dropped for having no negative, and one query
 rejected by the query filter. Texts are deterministic (the golden card depends on them);
@@ -153,6 +153,7 @@ def write_output(
     (folder / "report").mkdir(exist_ok=True)
     (folder / "report" / "report.md").write_text(f"# Report\n\n{kept} samples.\n")
     (folder / "report" / "scores.png").write_bytes(png_bytes())
+    (folder / "report" / "index.html").write_text("<!doctype html><title>samples</title>\n")
     if validation:
         (folder / "validation").mkdir(exist_ok=True)
         results = {
