@@ -11,3 +11,8 @@ class BudgetExceeded(UserError):
 
 class EmptyDataset(UserError):
     """The run kept no sample: the message names the funnel's largest drop."""
+
+
+class PipelineFailed(UserError):
+    """A pipeline step failed so that not every seed reached assembly; the step's own error was
+    logged by distilabel. The message says so in one line."""

@@ -48,6 +48,7 @@ FUNNEL_OF_STAGE = {
     "query_filter": "queries",
     "mining": "mined queries",
     "annotation": "annotated queries",
+    "pipeline": "annotated queries",  # a step raised: its batch's outputs became None
     "assembly": "samples",
 }
 FUNNEL_STAGES = ("queries", "mined queries", "annotated queries", "samples")

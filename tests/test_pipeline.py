@@ -106,7 +106,7 @@ def assert_funnel_adds_up(stats) -> dict[str, int]:
     return {stage.stage: stage.count for stage in stats.funnel}
 
 
-def test_factory_end_to_end_with_the_local_model(tmp_path):
+def test_factory_end_to_end_with_the_local_model(tmp_path, monkeypatch):
     corpus = write_corpus(tmp_path)
     config = parse_config(tiny_config(corpus, tmp_path / "cache"))
     output = tmp_path / "out"
@@ -172,6 +172,29 @@ def test_factory_end_to_end_with_the_local_model(tmp_path):
     assert rerun.deferred.complete is True
     assert rerun.annotation_prompt_layout["judgements"] > 0
     assert requests.execute("SELECT COUNT(*) FROM completions").fetchone()[0] == before
+
+    # editing a prompt template regenerates its stage and no other: the template's text is part
+    # of the step's signature, and the rows carry the hash of the prompt that made them
+    from reasonembed.prompts import PromptTemplate, get_template
+    from reasonembed.steps import llm_task
+
+    edited = PromptTemplate(
+        "annotation", get_template("annotation").text + "\nBe brief in your analysis.\n"
+    )
+    monkeypatch.setattr(
+        llm_task,
+        "get_template",
+        lambda name: edited if name == "annotation" else get_template(name),
+    )
+    rerun = generate(config, tmp_path / "out4")
+    usage = rerun.llm_usage["stages"]
+    for stage in ("query", "reasoning"):
+        assert usage[stage]["requests"] == 0 and usage[stage]["cached"] > 0, stage
+    assert usage["annotation"]["requests"] == rerun.candidates > 0
+    assert rerun.prompt_hashes["annotation"] == edited.hash != stats.prompt_hashes["annotation"]
+    edited_raw = pq.read_table(tmp_path / "out4" / "raw").to_pylist()
+    assert {row["prompt_hashes"]["annotation"] for row in edited_raw} <= {edited.hash}
+    monkeypatch.undo()
 
     # the same pipeline from its YAML through distilabel's own CLI (steps imported by module
     # path); distilabel's step cache ignored, every LLM request answered by the request cache

@@ -24,11 +24,12 @@ import yaml
 from reasonembed import __version__
 from reasonembed.config import FactoryConfig, config_hash, load_config
 from reasonembed.corpus import load_corpus
-from reasonembed.errors import BudgetExceeded, EmptyDataset, UserError
-from reasonembed.llms.run_accounting import finish_llm_run, start_llm_run
+from reasonembed.errors import BudgetExceeded, EmptyDataset, PipelineFailed, UserError
+from reasonembed.llms.run_accounting import finish_llm_run, request_cache_file, start_llm_run
 from reasonembed.logs import configure_logging
 from reasonembed.output import write_text
 from reasonembed.output_writer import FUNNEL_STAGES, FunnelCounts, OutputWriter
+from reasonembed.progress import StageProgress
 from reasonembed.records import CONFIG_FILE, PIPELINE_FILE, USAGE_STAGES
 from reasonembed.stats import FunnelStage, RunStats
 
@@ -39,6 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="FactoryConfig YAML (see pipelines/configs/)")
     parser.add_argument("--output", "-o", required=True, help="output folder (created)")
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an output folder that holds something else (an earlier run of the same "
+        "config is replaced without it); the new folder is built beside it and renamed into place",
+    )
+    parser.add_argument(
         "--no-cache",
         action="store_true",
         help="ignore distilabel's step cache (the LLM request cache still applies)",
@@ -47,7 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    stats = generate(config, Path(args.output), use_cache=not args.no_cache)
+    stats = generate(
+        config, Path(args.output), use_cache=not args.no_cache, overwrite=args.overwrite
+    )
     return 0 if stats.samples else 1
 
 
@@ -79,22 +88,33 @@ def select_all_seeds(config: FactoryConfig) -> tuple[dict[str, dict[str, int]], 
     return counts, seeds_file
 
 
-def generate(config: FactoryConfig, output: Path, use_cache: bool = True) -> RunStats:
+def generate(
+    config: FactoryConfig, output: Path, use_cache: bool = True, overwrite: bool = False
+) -> RunStats:
     """Run the factory and write `output` as a whole (built in a temporary sibling folder, then
     renamed into place: an interrupted run never leaves a half-written or mixed folder).
+
+    First `reasonembed.preflight` (output target, API keys, corpora, servers) and the seed
+    selection: bad input stops with one line before any LLM request.
 
     Raises BudgetExceeded when a budget deferred work (the output holds the complete samples so
     far) and EmptyDataset when no sample was kept (the output is written for diagnosis).
     """
     from reasonembed.output_writer import iter_raw_batches, leaf_files
     from reasonembed.pipeline import LEAF_STEP, build_pipeline
+    from reasonembed.preflight import preflight
 
     started = time.monotonic()
+    preflight(config, output, overwrite)
     seed_counts, seeds_file = select_all_seeds(config)
     pipeline = build_pipeline(config, seeds_file=str(seeds_file))
     run_id, step_cache_ok = start_llm_run(config)
-    pipeline.run(use_cache=use_cache and step_cache_ok)
-    configure_logging(logging.getLogger().isEnabledFor(logging.DEBUG))
+    verbose = logging.getLogger().isEnabledFor(logging.DEBUG)
+    # distilabel logs a line per batch and step: shown with -v, else progress bars per stage
+    os.environ.setdefault("DISTILABEL_LOG_LEVEL", "DEBUG" if verbose else "WARNING")
+    with StageProgress(request_cache_file(config), run_id, stage_totals(config, seed_counts)):
+        pipeline.run(use_cache=use_cache and step_cache_ok)
+    configure_logging(verbose)
 
     staging = staging_folder(output)
     stats = write_output_folder(
@@ -119,6 +139,17 @@ def generate(config: FactoryConfig, output: Path, use_cache: bool = True) -> Run
     if not stats.samples:
         raise EmptyDataset(f"no sample kept in {output}: {stats.why_empty()}")
     return stats
+
+
+def stage_totals(config: FactoryConfig, seed_counts: dict[str, dict[str, int]]) -> dict[str, int]:
+    """The LLM items each stage is expected to ask for (progress bar totals)."""
+    seeds = sum(domain["selected"] for domain in seed_counts.values())
+    totals = {"domain_filter": seeds} if config.domain_filter.enabled else {}
+    totals["query"] = seeds
+    if config.query_generation.reasoning_query:
+        totals["reasoning"] = seeds
+    totals["annotation"] = seeds * config.mining.n_candidates
+    return totals
 
 
 def write_output_folder(
@@ -199,11 +230,14 @@ def build_stats(
         remaining -= sum(drops.values())
         funnel.append(FunnelStage(stage=stage, count=remaining, drops=dict(sorted(drops.items()))))
     samples = counts.statuses["kept"]
-    if remaining != samples or counts.seeds_seen != n_seeds:
-        raise RuntimeError(
-            f"funnel does not add up: {n_seeds} seeds, {counts.seeds_seen} leaf records "
-            f"({dict(counts.statuses)}), {samples} kept vs {remaining} left by the drops"
+    if counts.seeds_seen != n_seeds:
+        raise PipelineFailed(
+            f"the pipeline stopped before every seed reached assembly ({counts.seeds_seen} of "
+            f"{n_seeds}): the step's error is in the log above; run again to continue (finished "
+            "LLM requests are not paid twice)"
         )
+    if remaining != samples:
+        raise RuntimeError(f"funnel does not add up: {samples} kept, {remaining} left by the drops")
     drops = dict(+seed_drops)
     for stage_drops in counts.drops_into.values():
         drops.update(stage_drops)

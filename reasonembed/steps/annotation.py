@@ -122,7 +122,7 @@ class AnnotateRelevance(_DomainAware):
         for name in USAGE_FIELDS:
             merged[f"{self.stage}_{name}"] = sum(j[f"{self.stage}_{name}"] for j in judgements)
         merged[f"{self.stage}_prompt_hash"] = self.template.hash
-        if is_rejected(row):
+        if is_rejected(row) or row["candidates"] is None:
             return merged
         merged["candidates"] = [
             {

@@ -11,7 +11,8 @@ folder writer (`reasonembed.output_writer`) can count the whole funnel from this
     status     "kept"      a sample of the dataset
                "dropped"   assembled, then dropped by a filter (reason in its rejection entry)
                "rejected"  rejected before assembly (domain filter, query generation, query
-                           filter, mining): one rejection entry
+                           filter, mining; or stage "pipeline": a step raised and its outputs
+                           became None): one rejection entry
                "deferred"  work for the next run (budget reached, server down): never data
     sample     the sample as JSON (kept and dropped; "" otherwise)
     rejections JSON list of rejection entries {stage, kind, reason, domain, source_doc_id,
@@ -22,7 +23,6 @@ Nested data travels as JSON text so the leaf's parquet schema is the same in eve
 (distilabel's write buffer infers a schema per 50 rows and cannot reconcile a column that is
 all null in one file with strings in the next).
 """
-
 
 import json
 from typing import Any
@@ -69,6 +69,11 @@ CANDIDATE_FIELDS = (
     "relevance_analysis",
 )
 STATUSES = ("kept", "dropped", "rejected", "deferred")
+# distilabel 1.5.3 turns the outputs of a step that raised into None for its whole batch
+LOST_ROW_REASON = (
+    "a step raised on this row's batch and distilabel replaced its outputs with None "
+    "(the step's error is in the log)"
+)
 
 
 def sample_id(domain: str, source_doc_id: str, query: str) -> str:
@@ -129,7 +134,10 @@ class AssembleSamples(Step):
             )
             status = "deferred" if row["rejected_kind"] == DEFERRED_KIND else "rejected"
             return {**keys, "status": status, "sample": "", "rejections": _dumps([entry])}
-        candidates = row["candidates"] or []
+        if row.get("query") is None or row.get("candidates") is None:
+            entry = rejection_entry(row, "pipeline", "error", LOST_ROW_REASON)
+            return {**keys, "status": "rejected", "sample": "", "rejections": _dumps([entry])}
+        candidates = row["candidates"]
         unjudged = [
             rejection_entry(
                 {**row, "candidates": None, "candidate": candidate},
