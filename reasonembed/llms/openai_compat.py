@@ -72,6 +72,8 @@ class OpenAICompatibleLLM(ReasonEmbedLLM):
         return f"openai:{self.model}"
 
     def load(self) -> None:
+        if self._loop is not None:  # loaded before: close those clients first
+            self.unload()
         super().load()
         import openai
 

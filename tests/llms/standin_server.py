@@ -84,11 +84,13 @@ class _Handler:
         self.answered: Counter = Counter()
         self.kinds: Counter = Counter()  # answers per `prompt_kind`
         self.requests = 0
+        self.connections = 0  # TCP connections accepted
         self.bodies: deque[dict] = deque(maxlen=keep_bodies)
 
     def stats(self) -> dict[str, Any]:
         """`requests` received, `answered` (chat answers written), `distinct` prompts answered,
-        `answered_twice` (answers beyond the first per prompt), `kinds` (answers per kind)."""
+        `answered_twice` (answers beyond the first per prompt), `kinds` (answers per kind),
+        `connections` (TCP connections accepted)."""
         with self.lock:
             answered = sum(self.answered.values())
             return {
@@ -97,6 +99,7 @@ class _Handler:
                 "distinct": len(self.answered),
                 "answered_twice": answered - len(self.answered),
                 "kinds": dict(self.kinds),
+                "connections": self.connections,
             }
 
     def reset(self) -> None:
@@ -104,7 +107,7 @@ class _Handler:
             self.answered.clear()
             self.kinds.clear()
             self.bodies.clear()
-            self.requests = 0
+            self.requests = self.connections = 0
 
     def _chat(self, body: bytes) -> tuple[bytes, str]:
         request = json.loads(body)
@@ -151,6 +154,8 @@ class _Handler:
         return 404, b'{"error": {"message": "not found"}}', None
 
     async def serve_connection(self, reader, writer) -> None:
+        with self.lock:
+            self.connections += 1
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")

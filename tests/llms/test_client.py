@@ -109,6 +109,16 @@ def test_answers_are_committed_as_they_arrive_and_a_straggler_holds_one_slot(tmp
         llm.unload()
 
 
+def test_connections_are_reused_across_calls(tmp_path):
+    with StandinServer() as server:
+        llm = make_llm(server.url, tmp_path, concurrency=4)
+        for call in range(3):
+            llm.complete([f"call {call} prompt {i}" for i in range(30)], "t")
+        assert server.stats()["answered"] == 90
+        assert server.stats()["connections"] <= 4  # one per worker, kept open between calls
+        llm.unload()
+
+
 def test_no_log_line_per_request(tmp_path, caplog):
     caplog.set_level(logging.INFO)
     for name in ("httpx", "httpx2"):
