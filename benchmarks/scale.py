@@ -42,10 +42,12 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.llm_throughput import bare  # noqa: E402
 from reasonembed.llms.openai_compat import OpenAICompatibleLLM  # noqa: E402
 from tests.llms.standin_server import MODEL, StandinProcess  # noqa: E402
 
 CANDIDATES = 50
+MAX_TOKENS = 512
 PAPER_JUDGEMENTS = 8_000_000
 PAGE = os.sysconf("SC_PAGE_SIZE")
 VOCABULARY = (
@@ -69,32 +71,9 @@ def annotation_prompts(n: int, tag: str) -> list[str]:
     ]
 
 
-async def _bare(url: str, prompts: list[str], concurrency: int) -> None:
-    import openai
-
-    client = openai.AsyncOpenAI(base_url=url, api_key="EMPTY", timeout=120)
-    semaphore = asyncio.Semaphore(concurrency)
-
-    async def one(prompt: str) -> str:
-        async with semaphore:
-            response = await client.chat.completions.create(
-                model=MODEL,
-                messages=[{"role": "user", "content": prompt}],
-                temperature=0.7,
-                top_p=0.95,
-                max_tokens=512,
-                seed=42,
-                extra_body={"top_k": 40},
-            )
-        return response.choices[0].message.content
-
-    await asyncio.gather(*(one(prompt) for prompt in prompts))
-    await client.close()
-
-
 def client_throughput(url: str, n: int, concurrency: int, repeats: int, work: Path) -> dict:
     """Requests/s of bare AsyncOpenAI and of `complete`, alternating; medians and ratio."""
-    asyncio.run(_bare(url, annotation_prompts(200, "warm"), concurrency))  # warm-up
+    asyncio.run(bare(url, MODEL, annotation_prompts(200, "warm"), concurrency, MAX_TOKENS))
     rates: dict[str, list[float]] = {"bare": [], "complete": []}
     for repeat in range(repeats):
         prompts = annotation_prompts(n, f"r{repeat}")
@@ -102,11 +81,19 @@ def client_throughput(url: str, n: int, concurrency: int, repeats: int, work: Pa
             model=MODEL,
             base_urls=[url],
             concurrency=concurrency,
+            temperature=0.0,  # the same request body as `bare` sends
+            top_k=None,
+            max_new_tokens=MAX_TOKENS,
             request_cache_path=str(work / f"client-{repeat}.sqlite"),  # empty: all fresh
         )
         llm.load()
         runs = [
-            ("bare", lambda prompts=prompts: asyncio.run(_bare(url, prompts, concurrency))),
+            (
+                "bare",
+                lambda prompts=prompts: asyncio.run(
+                    bare(url, MODEL, prompts, concurrency, MAX_TOKENS)
+                ),
+            ),
             ("complete", lambda llm=llm, prompts=prompts: llm.complete(prompts, "bench", 0)),
         ]
         if repeat % 2:
@@ -116,8 +103,8 @@ def client_throughput(url: str, n: int, concurrency: int, repeats: int, work: Pa
             run()
             rates[name].append(n / (time.perf_counter() - start))
         llm.unload()
-    bare, ours = statistics.median(rates["bare"]), statistics.median(rates["complete"])
-    return {"bare": bare, "complete": ours, "ratio": ours / bare, "runs": rates}
+    peer, ours = statistics.median(rates["bare"]), statistics.median(rates["complete"])
+    return {"bare": peer, "complete": ours, "ratio": ours / peer, "runs": rates}
 
 
 # ---------------------------------------------------------------- (b) factory at scale
