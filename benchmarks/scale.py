@@ -143,8 +143,10 @@ def write_config(folder: Path, url: str, queries: int, concurrency: int) -> Path
         "seed": 42,
         "domains": [{"domain": "biology", "corpus": {"path": str(corpus)}, "max_seeds": queries}],
         "seeds": {"min_chars": 200, "max_chars": 5000, "max_seeds_per_domain": queries},
-        "generator": llm,
-        "annotator": llm,
+        # batch_size: requests per `complete` call (the annotator's is split into whole query
+        # rows: 10 queries x 50 candidates per batch)
+        "generator": {**llm, "batch_size": 64},
+        "annotator": {**llm, "batch_size": 10 * CANDIDATES},
         "query_generation": {"max_reasks": 1},
         "mining": {
             "retriever": "minilm",
