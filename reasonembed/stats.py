@@ -4,8 +4,9 @@ and `validate` read (through `RunStats.read(folder)`, never by poking at dict ke
 Counts are whole numbers of items; `*_per_sample` are means; `wall_time_s` is seconds.
 
     funnel            corpus documents -> seeds -> queries -> mined queries -> annotated queries
-                      -> samples; each stage's count and what was dropped or quarantined on the
-                      way INTO it, by reason
+                      -> samples; each stage's count and what was dropped, quarantined, deferred
+                      or not sampled on the way INTO it, by reason: every stage is exactly the
+                      previous one minus those (validated)
     drops             every drop and quarantine, keyed "stage:kind:reason"
     candidates        candidates of the annotated queries (judged + quarantined)
     judgements        candidates that got a relevance score
@@ -21,7 +22,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from reasonembed.errors import UserError
 from reasonembed.records import STATS_FILE
@@ -77,12 +78,25 @@ class RunStats(BaseModel):
     annotation_prompt_layout: dict[str, Any] = Field(default_factory=dict)
     wall_time_s: float = 0.0
 
+    @model_validator(mode="after")
+    def _funnel_adds_up(self) -> RunStats:
+        for before, after in zip(self.funnel, self.funnel[1:], strict=False):
+            if after.count != before.count - sum(after.drops.values()):
+                raise ValueError(
+                    f"funnel stage {after.stage!r}: {after.count} is not {before.count} minus "
+                    f"the drops counted into it ({after.drops})"
+                )
+        return self
+
     def stage_count(self, stage: str) -> int:
         return next((entry.count for entry in self.funnel if entry.stage == stage), 0)
 
     def why_empty(self) -> str:
         """Why no sample was kept: the funnel step that lost the most items, with its reasons."""
-        steps = list(zip(self.funnel, self.funnel[1:], strict=False))
+        if self.stage_count("seeds") == 0:
+            return "the corpora gave no seed"
+        # corpus -> seeds is sampling by design (max_seeds), not a loss to explain
+        steps = list(zip(self.funnel[1:], self.funnel[2:], strict=False))
         if not steps:
             return "the funnel is empty"
         before, after = max(steps, key=lambda pair: pair[0].count - pair[1].count)

@@ -101,7 +101,7 @@ def test_unknown_domain_in_config_is_one_clear_line(tmp_path):
 def assert_funnel_adds_up(stats) -> dict[str, int]:
     """Each funnel stage is the previous one minus the drops counted into it; returns the
     counts by stage."""
-    for before, after in zip(stats.funnel[1:], stats.funnel[2:], strict=False):
+    for before, after in zip(stats.funnel, stats.funnel[1:], strict=False):
         assert after.count == before.count - sum(after.drops.values()), (before, after)
     return {stage.stage: stage.count for stage in stats.funnel}
 
@@ -117,7 +117,10 @@ def test_factory_end_to_end_with_the_local_model(tmp_path, monkeypatch):
     funnel = assert_funnel_adds_up(stats)
     # 7 documents: one too short, one a copy of another's text -> 2 seeds
     assert funnel["corpus documents"] == 7 and funnel["seeds"] == 2
-    assert stats.drops["seeds:drop:too_short"] == 1 and stats.drops["seeds:drop:duplicate_text"] == 1
+    assert (
+        stats.drops["seeds:drop:too_short"] == 1 and stats.drops["seeds:drop:duplicate_text"] == 1
+    )
+    assert stats.drops["seeds:not_sampled:max_seeds"] == 3
     assert stats.samples >= 1 and len(raw) == stats.samples == funnel["samples"]
     # every annotated query had its 2 candidates judged or quarantined
     assert stats.candidates == funnel["annotated queries"] * 2

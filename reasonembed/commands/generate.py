@@ -217,6 +217,8 @@ def build_stats(
     for domain_counts in seed_counts.values():
         for reason in ("too_short", "too_long", "benchmark_test_document", "duplicate_text"):
             seed_drops[f"seeds:drop:{reason}"] += domain_counts.get(reason, 0)
+        # eligible documents beyond max_seeds (the sample is drawn with the config's seed)
+        seed_drops["seeds:not_sampled:max_seeds"] += domain_counts.get("not_sampled", 0)
     funnel = [
         FunnelStage(
             stage="corpus documents",
