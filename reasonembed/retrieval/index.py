@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 BLOCK_ROWS = 65536  # rows per block of a DenseIndex
-TILE_ELEMENTS = 1 << 24  # document values upcast to float64 at once (128 MiB)
+TILE_ELEMENTS = 1 << 22  # document values upcast to float64 at once (32 MiB)
 SCORE_BLOCK_ELEMENTS = 1 << 22  # query x document scores materialised at once
 MIN_QUERY_BLOCK = 64  # queries per matmul at least (fewer wastes the pass over a block)
 RANK_TOLERANCE = 1e-5  # relative band around a target's score (see `search_and_rank`)
