@@ -103,6 +103,7 @@ class _LedgerChunks:
             cached=cached,
             deferred=deferred,
             cost_usd=sum(budget.cost(c.prompt_tokens, c.completion_tokens) for c in fresh),
+            calls=int(final),
         )
 
 

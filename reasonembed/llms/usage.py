@@ -1,6 +1,6 @@
 """Token accounting: a usage ledger shared by every step process of a run.
 
-Each `ReasonEmbedLLM.complete` call adds one ledger row: run id, stage, role, model, how many
+Each `ReasonEmbedLLM.complete` call adds ledger rows (written in chunks as answers arrive): run id, stage, role, model, how many
 requests were sent fresh, served from the request cache, retried by the client, failed or
 deferred, and the prompt/completion tokens and cost (USD, from the role's price table) of the
 fresh ones. The ledger is a table in the request cache's SQLite file (WAL, one transaction per
@@ -111,8 +111,10 @@ class UsageLedger:
         cached: int = 0,
         deferred: int = 0,
         cost_usd: float = 0.0,
+        calls: int = 1,
     ) -> None:
-        """One `complete` call: `fresh` are the Completions of the requests it sent."""
+        """One chunk of a `complete` call (its last chunk has `calls=1`, the ones written while
+        answers arrive `calls=0`): `fresh` are the Completions of the requests it sent."""
         answered = [c for c in fresh if c.deferred is None]
         self._connection().execute(
             "INSERT INTO usage VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -121,7 +123,7 @@ class UsageLedger:
                 stage or "other",
                 role_of(stage),
                 model,
-                1,
+                calls,
                 len(fresh),
                 cached,
                 sum(c.retries for c in fresh),
