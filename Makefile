@@ -23,8 +23,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/reasonembed generate pipelines/configs/demo.yaml --output out/demo
+	$(BIN)/reasonembed generate pipelines/configs/demo.yaml --output out/demo --overwrite
 	$(BIN)/reasonembed report out/demo
+	@echo "Browse the samples: open $(CURDIR)/out/demo/report/index.html"
 
 test: $(STAMP)
 	$(BIN)/ruff check reasonembed tests benchmarks pipelines
