@@ -137,7 +137,7 @@ def compare(args: argparse.Namespace) -> None:
         cached, _ = run_ours(corpus_path, queries, args.top_k, Path(tmp) / "emb")
         theirs, n_theirs = run_sentence_transformers(corpus, queries, args.top_k)
     print(
-        f"\nmining top-{args.top_k} for {args.queries} queries over {args.docs} documents (MiniLM, CPU, FAISS)\n"
+        f"\nmining top-{args.top_k} for {args.queries} queries over {args.docs} documents (MiniLM, CPU)\n"
     )
     print(f"{'run':<46}{'wall s':>10}{'rows':>10}")
     print(f"{'sentence-transformers mine_hard_negatives':<46}{theirs:>10.1f}{n_theirs:>10}")
