@@ -1,15 +1,20 @@
-"""Step time and peak memory of Redapter's ri-infonce against plain infonce on the same batches.
+"""Step time and peak memory of Redapter's ri-infonce against plain infonce on the same batches,
+and of ri-infonce accumulated in chunks with cached representations (GradCache).
 
-    .venv/bin/python benchmarks/trainer_step.py [--queries 8] [--group 16] [--steps 5]
+    .venv/bin/python benchmarks/trainer_step.py [--queries 8] [--group 16] [--steps 5] [--chunk 2]
 
 One training step = forward of queries and passages (+ the no_grad forward of the reasoning
 queries for ri-infonce), loss, backward, clip, AdamW step, on all-MiniLM-L6-v2 on CPU.
-Step time: both losses run in one process, alternating on the same batches (so machine load
-hits both alike); the median over `--steps` timed steps after one warm-up step each.
-Peak memory: each loss runs `--memory-steps` steps in a fresh process; reported as the peak
+The accumulated variant computes the same loss and gradient in chunks of `--chunk` queries:
+a no-grad forward of every chunk, the loss, then a forward with gradients and a backward per
+chunk (one extra forward of queries and passages; activation memory of one chunk).
+Step time: the variants run in one process, alternating their order on the same batches (so
+machine load hits them alike); the median over `--steps` timed steps after one warm-up step each.
+Peak memory: each variant runs `--memory-steps` steps in a fresh process; reported as the peak
 resident set size during those steps (VmHWM, reset after loading) and its rise over the size
 after loading the model (model weights and AdamW state count from the first step on).
-Goal (issue 6): ri-infonce at most 1.25x the step time of infonce.
+Goals: ri-infonce at most 1.25x the step time of infonce (issue 6); accumulation about 1.33x
+ri-infonce (one forward more per forward + backward) with a lower peak (issue 14).
 """
 
 from __future__ import annotations
@@ -62,12 +67,20 @@ def make_trainer(max_length: int):
     return encoder, trainable, optimizer
 
 
-def one_step(encoder, trainable, optimizer, batch, use_ri: bool) -> float:
-    from reasonembed.train.loop import apply_gradients, compute_loss
+def variants(chunk: int) -> dict[str, tuple[bool, int | None]]:
+    """name -> (RI weighting, queries per chunk; None: the whole batch in one piece)."""
+    return {
+        "infonce": (False, None),
+        "ri-infonce": (True, None),
+        f"ri chunk {chunk}": (True, chunk),
+    }
+
+
+def one_step(encoder, trainable, optimizer, batch, use_ri: bool, chunk: int | None) -> float:
+    from reasonembed.train.step import apply_gradients, forward_backward
 
     started = time.perf_counter()
-    result = compute_loss(encoder, batch, temperature=0.02, use_ri=use_ri)
-    result.loss.backward()
+    forward_backward(encoder, batch, temperature=0.02, use_ri=use_ri, chunk_queries=chunk)
     apply_gradients(trainable, optimizer, None, max_grad_norm=1.0)
     return time.perf_counter() - started
 
@@ -85,18 +98,19 @@ def reset_peak_rss() -> None:
     Path("/proc/self/clear_refs").write_text("5")
 
 
-def memory_worker(loss: str, args: argparse.Namespace, queue) -> None:
+def memory_worker(name: str, args: argparse.Namespace, queue) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    use_ri, chunk = variants(args.chunk)[name]
     encoder, trainable, optimizer = make_trainer(args.max_length)
     batches = make_batches(args.queries, args.group, args.memory_steps)
     reset_peak_rss()
     baseline = rss_mb("VmRSS")
     for batch in batches:
-        one_step(encoder, trainable, optimizer, batch, use_ri=loss == "ri-infonce")
+        one_step(encoder, trainable, optimizer, batch, use_ri, chunk)
     peak = rss_mb("VmHWM")
-    queue.put((loss, peak, peak - baseline))
+    queue.put((name, peak, peak - baseline))
 
 
 def main() -> None:
@@ -107,6 +121,7 @@ def main() -> None:
     parser.add_argument("--memory-steps", type=int, default=2)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--chunk", type=int, default=2, help="queries per accumulation chunk")
     args = parser.parse_args()
 
     import torch
@@ -114,13 +129,14 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     encoder, trainable, optimizer = make_trainer(args.max_length)
     batches = make_batches(args.queries, args.group, args.steps + 1)
-    times: dict[str, list[float]] = {"infonce": [], "ri-infonce": []}
+    kinds = variants(args.chunk)
+    times: dict[str, list[float]] = {name: [] for name in kinds}
     for index, batch in enumerate(batches):
-        order = ["infonce", "ri-infonce"] if index % 2 == 0 else ["ri-infonce", "infonce"]
-        for loss in order:
-            seconds = one_step(encoder, trainable, optimizer, batch, use_ri=loss == "ri-infonce")
-            if index > 0:  # the first batch warms up both
-                times[loss].append(seconds)
+        order = list(kinds) if index % 2 == 0 else list(reversed(kinds))
+        for name in order:
+            seconds = one_step(encoder, trainable, optimizer, batch, *kinds[name])
+            if index > 0:  # the first batch warms up every variant
+                times[name].append(seconds)
 
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
@@ -139,15 +155,22 @@ def main() -> None:
         f"{args.steps} timed steps per loss"
     )
     print(
-        f"{'loss':<12} {'median step s':>14} {'vs infonce':>11} {'peak RSS MB':>12} {'rise MB':>9}"
+        f"{'variant':<12} {'median step s':>14} {'vs infonce':>11} {'peak RSS MB':>12} {'rise MB':>9}"
     )
-    for loss, values in times.items():
+    for name, values in times.items():
         median = statistics.median(values)
-        peak, rise = memory[loss]
-        print(f"{loss:<12} {median:>14.3f} {median / base:>10.2f}x {peak:>12.0f} {rise:>9.0f}")
-    ratio = statistics.median(times["ri-infonce"]) / base
+        peak, rise = memory[name]
+        print(f"{name:<12} {median:>14.3f} {median / base:>10.2f}x {peak:>12.0f} {rise:>9.0f}")
+    ri = statistics.median(times["ri-infonce"])
+    ratio = ri / base
     print(
         f"goal ri-infonce <= 1.25x infonce: {'met' if ratio <= 1.25 else 'NOT met'} ({ratio:.2f}x)"
+    )
+    chunked = f"ri chunk {args.chunk}"
+    print(
+        f"accumulation ({-(-args.queries // args.chunk)} chunks of {args.chunk} queries): "
+        f"{statistics.median(times[chunked]) / ri:.2f}x the step time of ri-infonce in one piece, "
+        f"activation memory (rise) {memory[chunked][1]:.0f} MB vs {memory['ri-infonce'][1]:.0f} MB"
     )
 
 

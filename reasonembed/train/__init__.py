@@ -1,8 +1,10 @@
 """Redapter: RI-weighted InfoNCE training of embedding models on reasonembed-format data.
 
 - `losses`: per-sample InfoNCE, reasoning intensity (RI), RI weights.
-- `data`: training-row checks, domain-homogeneous batch plans, query/passage groups.
+- `data`: training-row checks, domain-homogeneous global batch plans, query/passage groups.
 - `distributed`: process group set-up and the gradient-keeping all_gather.
+- `step`: the loss of a global batch and its gradient, in one piece or accumulated in chunks with
+  cached representations (GradCache).
 - `loop`: `TrainConfig` and `train(config) -> Path` (the API `validate` calls).
 - `command`: the `reasonembed train` CLI.
 """

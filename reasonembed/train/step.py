@@ -49,7 +49,7 @@ from reasonembed.train.losses import (
 
 @dataclass
 class StepResult:
-    loss: torch.Tensor  # the loss of the global batch (backpropagated by compute_loss's caller)
+    loss: torch.Tensor  # the global batch's loss (compute_loss: with its graph; else detached)
     infonce_mean: float  # plain mean InfoNCE of the global batch (comparable across losses)
     ri: torch.Tensor | None  # RI per global query, when RI weighting was used
     chunks: int = 1  # forward chunks per process (1: no accumulation)
