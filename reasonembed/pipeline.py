@@ -25,6 +25,7 @@ from reasonembed.llms import build_llm
 
 LEAF_STEP = "assemble_samples"
 ANNOTATION_SLOTS_PER_BATCH = 16
+MINING_BATCH_QUERIES = 128
 
 
 def annotation_score_mode(config: FactoryConfig) -> str:
@@ -139,7 +140,8 @@ def build_pipeline(config: FactoryConfig, seeds_file: str | None = None) -> Pipe
             near_duplicate_cosine=config.quality.near_duplicate_cosine
             if config.quality.drop_source_duplicates
             else None,
-            input_batch_size=max(generator_batch, 16),
+            # exact search reads every corpus shard once per batch: large batches amortise it
+            input_batch_size=MINING_BATCH_QUERIES,
         )
         annotation = AnnotateRelevance(
             name="annotate_relevance",

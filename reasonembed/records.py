@@ -108,6 +108,8 @@ RAW_BOOKKEEPING_FIELDS = (
     pa.field("n_annotation_quarantined", pa.int32()),
     pa.field("source_copies_removed", pa.int32()),
     pa.field("candidate_removals", pa.string()),
+    # recall@100 of the approximate mining index against exact search (sampled queries only)
+    pa.field("mining_index_recall_at_100", pa.float32()),
     pa.field(
         "removed_candidates",
         pa.list_(pa.struct([("doc_id", pa.string()), ("reason", pa.string())])),

@@ -4,12 +4,12 @@ stand-in: deterministic answers, so the funnel is exact), with real mining (Mini
 from __future__ import annotations
 
 import json
-import logging
+import subprocess
+import sys
 
 import pyarrow.parquet as pq
 import pytest
 
-from reasonembed.cli import main
 from reasonembed.commands.generate import generate
 from reasonembed.config import parse_config
 from reasonembed.errors import EmptyDataset, UserError
@@ -73,7 +73,7 @@ def test_a_run_without_any_rejection_has_the_exact_funnel(tmp_path, server):
     assert RunStats.read(output) == stats
 
 
-def test_a_run_that_keeps_nothing_fails_naming_the_largest_drop(tmp_path, server, caplog):
+def test_a_run_that_keeps_nothing_fails_naming_the_largest_drop(tmp_path, server):
     # every query quotes "0%" of its source, and the filter drops at >= 0%
     config = _config(tmp_path, server, quality={"max_source_copy_share": 0.0})
     with pytest.raises(
@@ -84,13 +84,28 @@ def test_a_run_that_keeps_nothing_fails_naming_the_largest_drop(tmp_path, server
     stats = RunStats.read(tmp_path / "out")  # written for diagnosis
     assert stats.samples == 0
 
+    # the command a user runs: one ERROR line, last, and exit status 1 (no traceback)
     path = tmp_path / "config.yaml"
     path.write_text(json.dumps(config))
-    caplog.set_level(logging.INFO)
-    assert main(["generate", str(path), "--output", str(tmp_path / "out2")]) == 1
-    errors = [record for record in caplog.records if record.levelno >= logging.ERROR]
-    assert len(errors) == 1 and "no sample kept" in errors[0].getMessage()
-    assert caplog.records[-1] is errors[0]  # the last word says why
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "reasonembed.cli",
+            "generate",
+            str(path),
+            "-o",
+            str(tmp_path / "o2"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if " ERROR " in line]
+    assert len(errors) == 1 and "no sample kept" in errors[0] and lines[-1] == errors[0]
+    assert "Traceback" not in result.stderr
 
 
 def test_output_folder_is_refused_or_replaced_as_a_whole(tmp_path, server):

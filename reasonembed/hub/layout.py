@@ -30,7 +30,10 @@ REPORT_DIR = "report"
 VALIDATION_DIR = "validation"
 METADATA_FILES = (records.CONFIG_FILE, records.PIPELINE_FILE, records.STATS_FILE)
 EXTENSIONS = {"parquet": ".parquet", "jsonl": ".jsonl"}
-EXTRA_SUFFIXES = {REPORT_DIR: (".md", ".png", ".json", ".html"), VALIDATION_DIR: (".md", ".png", ".json")}
+EXTRA_SUFFIXES = {
+    REPORT_DIR: (".md", ".png", ".json", ".html"),
+    VALIDATION_DIR: (".md", ".png", ".json"),
+}
 # files the release writes itself or the repository keeps from its creation
 GENERATED_FILES = (CARD_FILE, MANIFEST_FILE)
 KEPT_REMOTE_FILES = (".gitattributes",)

@@ -107,6 +107,8 @@ def annotation_layout(config: FactoryConfig, samples: list[dict[str, Any]]) -> d
     the candidates' texts), as the annotation step renders them."""
     from reasonembed.steps.annotation import AnnotateRelevance
 
+    # a render-only step outside any pipeline: distilabel would warn that it has none
+    logging.getLogger("distilabel.step.layout").setLevel(logging.ERROR)
     step = AnnotateRelevance(
         name="layout",
         llm=_NoLLM(model="none"),

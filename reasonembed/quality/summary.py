@@ -12,6 +12,7 @@ Shape (all counts int, all statistics float; a metric absent from every row is l
         ...
       },
       "source_rank_at_1": {"triviality_source_dense_rank": 0.41, "triviality_source_bm25_rank": ..},
+      "mining_index_recall_at_100": {"count": .., "mean": .., ...}   # approximate index only
       "decontamination": {"bright_query_matches": 0, "by_method": {}, "bright_gold_candidates": 3,
                           "samples_with_bright_gold": 2, "bright_seed_leaks": 0},
       "drops": {reason: count}, "candidate_drops": {reason: count}   # when counts are given
@@ -36,6 +37,7 @@ from reasonembed.quality.decontamination import (
 )
 from reasonembed.quality.filters import DropCounts
 
+MINING_RECALL = "mining_index_recall_at_100"
 QUANTILES = {"p10": 10, "p25": 25, "median": 50, "p75": 75, "p90": 90}
 
 
@@ -77,6 +79,9 @@ def summarize(
             summary["metrics"][name] = distribution(
                 value for row in rows for value in (row.get(name) or ())
             )
+    recall = [row.get(MINING_RECALL) for row in rows if row.get(MINING_RECALL) is not None]
+    if recall:  # approximate mining index: recall@100 against exact search, sampled queries
+        summary[MINING_RECALL] = distribution(recall)
     at_one = {}
     for name in (tv.TRIVIALITY_SOURCE_DENSE_RANK, tv.TRIVIALITY_SOURCE_BM25_RANK):
         ranks = [row.get(name) for row in rows if row.get(name) is not None]
@@ -130,6 +135,7 @@ def summarize_raw(
         DECONTAMINATION_BRIGHT_GOLD_CANDIDATES,
         DECONTAMINATION_BRIGHT_MATCH_ID,
         DECONTAMINATION_BRIGHT_METHOD,
+        MINING_RECALL,
     }
     columns = [name for name in raw_schema().names if name in wanted]
     table = pq.read_table(raw_folder, columns=columns)

@@ -51,6 +51,7 @@ QUERY_QUALITY_COLUMNS = (
     tv.TRIVIALITY_BM25_TOP_IDS,
     tv.TRIVIALITY_SOURCE_DUPLICATE_IDS,
     *DECONTAMINATION_COLUMNS,
+    "mining_index_recall_at_100",
 )
 # raw's prompt_hashes struct field -> the stage whose `{stage}_prompt_hash` column fills it
 PROMPT_HASH_STAGES = {
