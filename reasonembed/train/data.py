@@ -143,9 +143,13 @@ def plan_batches(
         batches.extend(indices[i * size : (i + 1) * size] for i in range(full))
     rng.shuffle(batches)
     if not batches:
+        fits = max(
+            len(indices) / settings[domain].batch_size for domain, indices in by_domain.items()
+        )
         raise UserError(
             f"no domain has enough rows for one global batch (batch_size x --batch-scale "
-            f"{batch_scale:g} queries); pass a smaller --batch-scale"
+            f"{batch_scale:g} queries); pass a smaller --batch-scale (at most {fits:.3g} fits the "
+            "largest domain)"
         )
     return batches
 
