@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from reasonembed.errors import UserError
 from reasonembed.records import STATS_FILE
@@ -129,7 +129,10 @@ class RunStats(BaseModel):
             raise UserError(f"{path}: not valid JSON: {error}") from error
         try:
             return cls.model_validate(data)
-        except ValueError as error:
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "(top level)"
             raise UserError(
-                f"{path}: not a stats.json of this reasonembed version: {error}"
-            ) from error
+                f"{path}: not a stats.json of this reasonembed version ({where}: {first['msg']}); "
+                "re-run `reasonembed generate`"
+            ) from None

@@ -1,9 +1,8 @@
 """`reasonembed validate` end to end: a tiny generated dataset, the eval BRIGHT-layout fixture
 (tests/eval/fixtures.py), MiniLM trained a handful of steps.
 
-The dataset is written the way `reasonembed generate` writes it (records.py): raw samples through
-the factory's own writers (`output.write_parquet_shards` with `raw_schema_for`) and the
-`reasonembed` export through `exports.reasonembed_rows`. Its topics are near the fixture's
+The dataset is written by the factory's own writer (tests/support/factory_output.py: annotated
+rows through the assembly step and `write_output_folder`). Its topics are near the fixture's
 (plants, insects, arrays) but no query or document copies a test query or gold document.
 """
 
@@ -15,21 +14,12 @@ import pytest
 import torch
 from PIL import Image
 
-from reasonembed import exports
 from reasonembed.cli import main
-from reasonembed.domains import DomainRegistry
 from reasonembed.errors import UserError
-from reasonembed.output import (
-    group_by_domain,
-    raw_schema_for,
-    write_json,
-    write_jsonl_by_domain,
-    write_parquet_shards,
-)
-from reasonembed.records import STATS_FILE
 from reasonembed.validate import default_output
 from tests.eval.fixtures import BIOLOGY_EXAMPLES, write_bright_fixture
 from tests.hub_server import hub_server  # noqa: F401  (the loopback Hub fixture)
+from tests.support.factory_output import annotated_row, write_output
 
 # One thread: on a shared 2-core machine, torch's thread pool spinning against other jobs makes
 # the tiny training steps several times slower.
@@ -101,48 +91,24 @@ TOPICS = [
 ]
 
 
-def raw_sample(index: int, domain: str, query: str, source: str, pos: list, neg: list) -> dict:
-    candidates = [
-        {
-            "doc_id": f"{domain}/doc-{index}-{rank}",
-            "text": text,
-            "retrieval_rank": rank,
-            "retrieval_score": 0.9 - 0.1 * rank,
-            "relevance_score": 5 if text in pos else 1,
-            "relevance_analysis": "test",
-        }
-        for rank, text in enumerate(pos + neg, start=1)
-    ]
-    return {
-        "sample_id": f"s{index:015d}",
-        "domain": domain,
-        "source_doc_id": f"{domain}/source-{index}",
-        "source_text": source,
-        "query": query,
-        "reasoning_query": f"{query} The answer needs the underlying mechanism.",
-        "instruction": f"Given a {domain} post, retrieve relevant passages",
-        "target_length": "less than 100 words",
-        "education_level": "college",
-        "candidates": candidates,
-        "n_positives": len(pos),
-        "n_negatives": len(neg),
-        "generator_model": "test",
-        "annotator_model": "test",
-        "retriever_model": "minilm",
-        "prompt_hashes": {"query_generation": "a", "reasoning_query": "b", "annotation": "c"},
-        "factory_version": "0.1.0",
-        "config_hash": "test",
-    }
+def annotated(index: int, domain: str, query: str, source: str, pos: list, neg: list) -> dict:
+    """An annotated query row (the annotation step's output) with these texts and labels."""
+    row = annotated_row(domain, index, 1, scores=[5] * len(pos) + [1] * len(neg))
+    row.update(
+        query=query,
+        source_text=source,
+        reasoning_query=f"{query} The answer needs the underlying mechanism.",
+    )
+    for candidate, text in zip(row["candidates"], pos + neg, strict=True):
+        candidate["text"] = text
+    return row
 
 
 def write_generated(folder, topics=TOPICS):
-    """A `reasonembed generate` output folder (raw + reasonembed configs, stats.json)."""
-    samples = [raw_sample(i, *topic) for i, topic in enumerate(topics)]
-    write_parquet_shards(samples, folder / "raw", schema=raw_schema_for(samples))
-    exported = list(exports.reasonembed_rows(samples, DomainRegistry(), threshold=3))
-    write_jsonl_by_domain(group_by_domain(samples, exported), folder / "reasonembed")
-    write_json({"counts": {"samples": len(samples)}}, folder / STATS_FILE)
-    return folder
+    """A `reasonembed generate` output folder, written by the factory's own writer."""
+    rows = [annotated(i, *topic) for i, topic in enumerate(topics)]
+    domains = {row["domain"]: 0 for row in rows}
+    return write_output(folder, domains=domains, rows=rows)
 
 
 @pytest.fixture(scope="module")

@@ -46,6 +46,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "config is replaced without it); the new folder is built beside it and renamed into place",
     )
     parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="run on a Ray cluster (sets engine.kind ray): ADDRESS as `ray start --head` printed "
+        "it, or none for the cluster started on this machine (else a new local Ray instance)",
+    )
+    parser.add_argument(
         "--no-cache",
         action="store_true",
         help="ignore distilabel's step cache (the LLM request cache still applies)",
@@ -54,6 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    if args.ray is not None:
+        engine = config.engine.model_copy(update={"kind": "ray", "address": args.ray or None})
+        config = config.model_copy(update={"engine": engine})
     stats = generate(
         config, Path(args.output), use_cache=not args.no_cache, overwrite=args.overwrite
     )
@@ -66,7 +78,6 @@ def select_all_seeds(config: FactoryConfig) -> tuple[dict[str, dict[str, int]], 
     Returns the seed-selection counts per domain and the JSONL file of the selected seeds
     (`{cache_dir}/seeds/{config hash}.jsonl`), which the pipeline's first step reads.
     """
-    from reasonembed.output import write_text
     from reasonembed.steps.seeds import select_seeds
 
     counts = {}
@@ -100,6 +111,7 @@ def generate(
     Raises BudgetExceeded when a budget deferred work (the output holds the complete samples so
     far) and EmptyDataset when no sample was kept (the output is written for diagnosis).
     """
+    from reasonembed.engine import run_pipeline
     from reasonembed.output_writer import iter_raw_batches, leaf_files
     from reasonembed.pipeline import LEAF_STEP, build_pipeline
     from reasonembed.preflight import preflight
@@ -113,7 +125,7 @@ def generate(
     # distilabel logs a line per batch and step: shown with -v, else progress bars per stage
     os.environ.setdefault("DISTILABEL_LOG_LEVEL", "DEBUG" if verbose else "WARNING")
     with StageProgress(request_cache_file(config), run_id, stage_totals(config, seed_counts)):
-        pipeline.run(use_cache=use_cache and step_cache_ok)
+        run_pipeline(pipeline, config, use_cache=use_cache and step_cache_ok)
     configure_logging(verbose)
 
     staging = staging_folder(output)
