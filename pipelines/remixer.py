@@ -9,20 +9,27 @@ folder (raw, training exports, stats, quarantine).
 """
 
 import sys
+from collections import Counter
 from pathlib import Path
 
 from reasonembed.config import load_config
-from reasonembed.pipeline import build_pipeline
+from reasonembed.output_writer import iter_raw_batches, leaf_files
+from reasonembed.pipeline import LEAF_STEP, build_pipeline
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "demo.yaml"
 
 
 def main() -> None:
     config = load_config(sys.argv[1] if len(sys.argv) > 1 else DEFAULT_CONFIG)
-    distiset = build_pipeline(config).run(use_cache=True)
-    samples = distiset["assemble_samples"]["train"]
-    kept = samples.filter(lambda row: row["drop_reason"] is None)
-    print(f"{len(kept)} samples kept of {len(samples)} annotated queries")
+    pipeline = build_pipeline(config)
+    pipeline.run(use_cache=True)
+    # the leaf's files, by step name (distilabel renames a lone leaf to "default" in the Distiset)
+    statuses = Counter(
+        record["status"]
+        for batch in iter_raw_batches(leaf_files(pipeline, LEAF_STEP), columns=["status"])
+        for record in batch
+    )
+    print(f"{statuses['kept']} samples kept of {sum(statuses.values())} seeds ({dict(statuses)})")
 
 
 if __name__ == "__main__":
