@@ -14,18 +14,20 @@ Stage rows (inside the distilabel pipeline):
     leaf record       domain, source_doc_id, status, sample (JSON), rejections (JSON): see
                         reasonembed/steps/assembly.py
 
-The `raw` config holds one sample per query: the query fields, `candidates` (list of
-CANDIDATE_STRUCT), counts, and lineage (LINEAGE_COLUMNS). Quality metrics (triviality,
-decontamination) are added as columns prefixed `triviality_` / `decontamination_`.
+The `raw` config holds one sample per query (`raw_schema()`): the query fields, `candidates`
+(list of CANDIDATE_STRUCT), counts, lineage (models, prompt hashes, factory version, config
+hash), the quality metrics (columns prefixed `triviality_` / `decontamination_`) and the
+bookkeeping columns (RAW_BOOKKEEPING_FIELDS).
 
-A `reasonembed generate` output folder (OUTPUT_LAYOUT):
-    raw/train-00000-of-00001.parquet          RAW (sharded as train-IIIII-of-NNNNN.parquet)
+A `reasonembed generate` output folder (written by reasonembed/output_writer.py):
+    raw/train-IIIII-of-NNNNN.parquet          raw_schema(), 10,000 rows per shard
     sentence-transformers/train-*.parquet     anchor, positive, negative_1..negative_n
     reasonembed/{domain}.jsonl                prompt, query, reasoning_query, pos, neg,
                                               train_group_size, batch_size (authors' format)
     flagembedding/{domain}.jsonl              query, pos, neg, pos_scores, neg_scores, prompt, type
-    quarantine/quarantine.parquet             stage, reason, domain, source_doc_id, doc_id, payload
-    stats.json                                counts per stage and domain, drops by reason, timings
+    quarantine/quarantine.parquet             stage, kind, reason, domain, source_doc_id, doc_id,
+                                              payload
+    stats.json                                reasonembed/stats.py RunStats
     config.yaml                               the resolved FactoryConfig
     pipeline.yaml                             the distilabel pipeline as run
 """
@@ -33,17 +35,6 @@ A `reasonembed generate` output folder (OUTPUT_LAYOUT):
 from __future__ import annotations
 
 import pyarrow as pa
-
-# --- stage columns -------------------------------------------------------------------------
-SEED_COLUMNS = ("source_doc_id", "source_text", "domain")
-QUERY_COLUMNS = SEED_COLUMNS + (
-    "query",
-    "reasoning_query",
-    "instruction",
-    "target_length",
-    "education_level",
-    "generator_model",
-)
 
 # --- the raw config ------------------------------------------------------------------------
 CANDIDATE_STRUCT = pa.struct(
@@ -57,15 +48,6 @@ CANDIDATE_STRUCT = pa.struct(
     ]
 )
 
-LINEAGE_COLUMNS = (
-    "sample_id",  # sha256 of (domain, source_doc_id, query)[:16]
-    "generator_model",
-    "annotator_model",
-    "retriever_model",
-    "prompt_hashes",  # struct: query_generation, reasoning_query, annotation, domain_filter
-    "factory_version",
-    "config_hash",
-)
 
 RAW_SCHEMA = pa.schema(
     [

@@ -108,7 +108,7 @@ def write_generated(folder, topics=TOPICS):
     """A `reasonembed generate` output folder, written by the factory's own writer."""
     rows = [annotated(i, *topic) for i, topic in enumerate(topics)]
     domains = {row["domain"]: 0 for row in rows}
-    return write_output(folder, domains=domains, rows=rows)
+    return write_output(folder, domains=domains, rows=rows, raw_shards=1)
 
 
 @pytest.fixture(scope="module")

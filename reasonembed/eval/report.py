@@ -16,7 +16,6 @@ from reasonembed.eval.metrics import MetricTable
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
 PER_QUERY_JSON = "per_query.json"
-HEADLINE = "ndcg@10"
 
 
 def task_summary(table: MetricTable) -> dict:

@@ -35,7 +35,6 @@ EXTRA_SUFFIXES = {
     VALIDATION_DIR: (".md", ".png", ".json"),
 }
 # files the release writes itself or the repository keeps from its creation
-GENERATED_FILES = (CARD_FILE, MANIFEST_FILE)
 KEPT_REMOTE_FILES = (".gitattributes",)
 
 

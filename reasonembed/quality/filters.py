@@ -51,13 +51,6 @@ DROP_SOURCE_COPY = "source_copy"
 DROP_NO_POSITIVE = "no_positive"
 DROP_NO_NEGATIVE = "no_negative"
 DROP_LEXICALLY_TRIVIAL = "lexically_trivial"
-SAMPLE_DROP_REASONS = (
-    DROP_BRIGHT_QUERY,
-    DROP_SOURCE_COPY,
-    DROP_NO_POSITIVE,
-    DROP_NO_NEGATIVE,
-    DROP_LEXICALLY_TRIVIAL,
-)
 REMOVED_SOURCE_DOCUMENT = "source_document"
 REMOVED_SOURCE_DUPLICATE = "source_duplicate"
 REMOVED_BRIGHT_GOLD = "bright_gold_document"

@@ -69,7 +69,6 @@ CANDIDATE_FIELDS = (
     "relevance_score",
     "relevance_analysis",
 )
-STATUSES = ("kept", "dropped", "rejected", "deferred")
 # distilabel 1.5.3 turns the outputs of a step that raised into None for its whole batch
 LOST_ROW_REASON = (
     "a step raised on this row's batch and distilabel replaced its outputs with None "
