@@ -13,6 +13,8 @@ import pytest
 from reasonembed.commands.generate import generate
 from reasonembed.config import parse_config
 from reasonembed.errors import EmptyDataset, UserError
+from reasonembed.hub.release import publish
+from reasonembed.quality.report import write_report
 from reasonembed.stats import RunStats
 from tests.factory_fixtures import tiny_config, write_corpus
 from tests.llms.standin_server import StandinServer
@@ -71,6 +73,17 @@ def test_a_run_without_any_rejection_has_the_exact_funnel(tmp_path, server):
     lines = (output / "reasonembed" / "leetcode.jsonl").read_text().splitlines()
     assert [json.loads(line)["query"] for line in lines] == [sample["query"] for sample in raw]
     assert RunStats.read(output) == stats
+
+    # the report and the dataset card say the same numbers as stats.json
+    write_report(output)
+    report = (output / "report" / "report.md").read_text()
+    publish(output, "org/remixer-test", "1.0.0", dry_run=True, dry_run_dir=tmp_path / "release")
+    card = (tmp_path / "release" / "README.md").read_text()
+    for stage in stats.funnel:
+        assert f"| {stage.stage} | {stage.count:,} |" in report
+        assert f"| {stage.stage} | {stage.count} |" in card
+    assert f"| {stats.samples} | 1 | {stats.judgements} |" in report
+    assert "| leetcode | 2 |" in card  # samples per domain
 
 
 def test_a_run_that_keeps_nothing_fails_naming_the_largest_drop(tmp_path, server):

@@ -16,6 +16,8 @@ from reasonembed.config import parse_config
 from reasonembed.pipeline import build_pipeline
 from tests.factory_fixtures import tiny_config, write_corpus
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 def _walk_names(info: list[dict], prefix: str = "") -> set[str]:
     names = set()
@@ -218,3 +220,16 @@ def test_factory_end_to_end_with_the_local_model(tmp_path, monkeypatch):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert requests.execute("SELECT COUNT(*) FROM completions").fetchone()[0] == before
+
+
+def test_the_shipped_demo_config_keeps_samples(tmp_path):
+    """pipelines/configs/demo.yaml itself (4 seeds per domain instead of 10), with the bundled
+    model: the first thing a new user runs must keep samples."""
+    data = yaml.safe_load((REPO / "pipelines" / "configs" / "demo.yaml").read_text())
+    for run in data["domains"]:
+        run["max_seeds"] = 4
+    data["cache_dir"] = str(REPO / ".cache" / "reasonembed")  # the converted model is shared
+    stats = generate(parse_config(data), tmp_path / "demo")
+    assert stats.samples > 0
+    assert stats.stage_count("seeds") == 8
+    assert len(pq.read_table(tmp_path / "demo" / "raw").to_pylist()) == stats.samples
