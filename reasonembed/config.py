@@ -245,7 +245,16 @@ class AnnotationConfig(_Strict):
 
 
 class DomainFilterConfig(_Strict):
+    """The optional LLM filter "does this passage belong to the domain?", run BEFORE seed
+    sampling as the authors do: the seed step draws `oversample` x max_seeds eligible documents
+    (in the sampling order), the filter asks about them in that order, and the first max_seeds
+    that pass are the seeds; the rest are counted as not sampled without an LLM call once the
+    domain's quota is full. Raise `oversample` when a domain's passing rate is low."""
+
     enabled: bool = False
+    oversample: float = Field(default=2.0, ge=1.0)
+
+
 
 
 class FactoryConfig(_Strict):
@@ -366,5 +375,6 @@ def check_paths(config: FactoryConfig, where: str = "config") -> None:
 
 
 def config_hash(config: FactoryConfig) -> str:
-    payload = json.dumps(config.model_dump(mode="json"), sort_keys=True)
+    """What the samples depend on: every setting but `engine` (where the pipeline runs)."""
+    payload = json.dumps(config.model_dump(mode="json", exclude={"engine"}), sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]

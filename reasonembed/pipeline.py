@@ -34,6 +34,12 @@ def annotation_score_mode(config: FactoryConfig) -> str:
     return "forced" if config.annotator.backend == "local" else "tag"
 
 
+def seed_oversample(config: FactoryConfig) -> float:
+    """How many times its quota of candidate seeds each domain draws (the domain filter then
+    keeps the quota's worth that pass; without the filter, exactly the quota)."""
+    return config.domain_filter.oversample if config.domain_filter.enabled else 1.0
+
+
 def annotation_batch_queries(config: FactoryConfig) -> int:
     """Query rows per annotation batch. `annotator.batch_size` counts LLM requests (judgements);
     for a server backend a batch carries at least ANNOTATION_SLOTS_PER_BATCH x `concurrency`
@@ -57,7 +63,7 @@ def build_pipeline(config: FactoryConfig, seeds_file: str | None = None) -> Pipe
     from reasonembed.steps.mining import MineCandidates
     from reasonembed.steps.queries import GenerateQueries, GenerateReasoningQueries
     from reasonembed.steps.query_filter import FilterQueries
-    from reasonembed.steps.seeds import SelectSeeds
+    from reasonembed.steps.seeds import SelectSeeds, seed_quota
 
     digest = config_hash(config)
     domain_runs = [run.model_dump(mode="json") for run in config.domains]
@@ -77,6 +83,7 @@ def build_pipeline(config: FactoryConfig, seeds_file: str | None = None) -> Pipe
             sampling_seed=config.seed,
             bright=config.bright,
             seeds_file=seeds_file,
+            oversample=seed_oversample(config),
             batch_size=generator_batch,
         )
         last = seeds
@@ -85,6 +92,7 @@ def build_pipeline(config: FactoryConfig, seeds_file: str | None = None) -> Pipe
                 name="filter_domain",
                 llm=build_llm(config.generator, config.cache_dir, config.seed),
                 custom_domains=custom,
+                seed_quota={run.domain: seed_quota(run, config.seeds) for run in config.domains},
                 input_batch_size=generator_batch,
             )
             last = last >> domain_filter

@@ -78,6 +78,7 @@ def select_all_seeds(config: FactoryConfig) -> tuple[dict[str, dict[str, int]], 
     Returns the seed-selection counts per domain and the JSONL file of the selected seeds
     (`{cache_dir}/seeds/{config hash}.jsonl`), which the pipeline's first step reads.
     """
+    from reasonembed.pipeline import seed_oversample
     from reasonembed.steps.seeds import select_seeds
 
     counts = {}
@@ -85,7 +86,7 @@ def select_all_seeds(config: FactoryConfig) -> tuple[dict[str, dict[str, int]], 
     for run_config in config.domains:
         corpus = load_corpus(run_config.corpus, run_config.domain)
         rows, domain_counts = select_seeds(
-            corpus, run_config, config.seeds, config.seed, config.bright
+            corpus, run_config, config.seeds, config.seed, config.bright, seed_oversample(config)
         )
         if not rows:
             raise UserError(

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +54,22 @@ def excluded_ids(
     return ids
 
 
+def seed_quota(run: DomainRun, seeds: SeedConfig) -> int:
+    """How many seeds the domain gets (its max_seeds, capped by seeds.max_seeds_per_domain)."""
+    return min(run.max_seeds or seeds.max_seeds_per_domain, seeds.max_seeds_per_domain)
+
+
 def select_seeds(
-    corpus: Corpus, run: DomainRun, seeds: SeedConfig, seed: int, bright: str | None = None
+    corpus: Corpus,
+    run: DomainRun,
+    seeds: SeedConfig,
+    seed: int,
+    bright: str | None = None,
+    oversample: float = 1.0,
 ) -> tuple[list[dict[str, str]], Counter]:
     """(seed rows, counts: considered / too_short / too_long / benchmark_test_document /
-    duplicate_text / not_sampled / selected)."""
+    duplicate_text / not_sampled / selected). `oversample` > 1 draws that many times the quota,
+    in sampling order, for the domain filter to choose from (DomainFilterConfig)."""
     counts: Counter = Counter(considered=len(corpus))
     excluded = excluded_ids(run.domain, seeds, bright, run.corpus.bright_task)
     seen_hashes: set[str] = set()
@@ -75,9 +88,9 @@ def select_seeds(
                 continue
             seen_hashes.add(text_key)
             eligible.append((doc_id, text))
-    limit = min(run.max_seeds or seeds.max_seeds_per_domain, seeds.max_seeds_per_domain)
+    limit = math.ceil(seed_quota(run, seeds) * oversample)
     rng = random.Random(f"{seed}:{run.domain}")
-    chosen = rng.sample(eligible, k=min(limit, len(eligible)))
+    chosen = rng.sample(eligible, k=min(limit, len(eligible)))  # in sampling order
     counts["not_sampled"] = len(eligible) - len(chosen)
     counts["selected"] = len(chosen)
     rows = [
@@ -103,6 +116,7 @@ class SelectSeeds(GeneratorStep):
     sampling_seed: int = 42
     bright: str | None = None
     seeds_file: str | None = None
+    oversample: float = Field(default=1.0, ge=1.0)
 
     @property
     def outputs(self) -> list[str]:
@@ -117,14 +131,37 @@ class SelectSeeds(GeneratorStep):
         for entry in self.domain_runs:
             run = DomainRun.model_validate(entry)
             corpus = load_corpus(run.corpus, run.domain)
-            rows.extend(select_seeds(corpus, run, settings, self.sampling_seed, self.bright)[0])
+            rows.extend(
+                select_seeds(
+                    corpus, run, settings, self.sampling_seed, self.bright, self.oversample
+                )[0]
+            )
         return rows
 
     def process(self, offset: int = 0) -> GeneratorStepOutput:
-        rows = self.all_seeds()
-        if not rows:
+        rows = self.iter_seeds()
+        total = self.count_seeds()
+        if not total:
             yield [], True
             return
-        for start in range(offset, len(rows), self.batch_size):
-            batch = rows[start : start + self.batch_size]
-            yield batch, start + self.batch_size >= len(rows)
+        for _ in range(offset):
+            next(rows)
+        for start in range(offset, total, self.batch_size):
+            batch = [next(rows) for _ in range(min(self.batch_size, total - start))]
+            yield batch, start + self.batch_size >= total
+
+    def count_seeds(self) -> int:
+        if self.seeds_file:
+            with open(self.seeds_file, encoding="utf-8") as handle:
+                return sum(1 for line in handle if line.strip())
+        return len(self.all_seeds())
+
+    def iter_seeds(self) -> Iterator[dict[str, str]]:
+        """The seed rows in order; from `seeds_file`, streamed (never all in memory)."""
+        if not self.seeds_file:
+            yield from self.all_seeds()
+            return
+        with open(self.seeds_file, encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    yield json.loads(line)
