@@ -255,6 +255,23 @@ class DomainFilterConfig(_Strict):
     oversample: float = Field(default=2.0, ge=1.0)
 
 
+class EngineConfig(_Strict):
+    """Where the pipeline runs (`reasonembed.engine`); not part of the config hash: the same
+    config gives the same samples on either engine.
+
+    kind: `local` (distilabel's Pipeline: one process per step replica on this machine) or `ray`
+        (distilabel's RayPipeline: step replicas are Ray actors on a cluster).
+    address: the Ray cluster to join (e.g. `10.0.0.1:6379`, as `ray start --head` prints it);
+        None: the cluster `ray start` started on this machine, else a new local Ray instance.
+    replicas: step name -> replicas (e.g. `{annotate_relevance: 8}`; the steps of
+        `reasonembed.pipeline`); gpus_per_replica: step name -> whole GPUs per replica (distilabel's
+        `StepResources` takes whole GPUs).
+    """
+
+    kind: Literal["local", "ray"] = "local"
+    address: str | None = Field(default=None, min_length=1)
+    replicas: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+    gpus_per_replica: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
 
 
 class FactoryConfig(_Strict):
@@ -277,6 +294,7 @@ class FactoryConfig(_Strict):
     )
     quality: TrivialityConfig = Field(default_factory=TrivialityConfig)
     cache_dir: str = Field(default=DEFAULT_CACHE_DIR, min_length=1)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
 
     @model_validator(mode="after")
     def _check(self) -> FactoryConfig:

@@ -21,6 +21,7 @@ from pathlib import Path
 from distilabel.pipeline import Pipeline
 
 from reasonembed.config import FactoryConfig, config_hash
+from reasonembed.engine import apply_step_resources
 from reasonembed.llms import build_llm
 
 LEAF_STEP = "assemble_samples"
@@ -170,4 +171,5 @@ def build_pipeline(config: FactoryConfig, seeds_file: str | None = None) -> Pipe
             input_batch_size=queries_per_annotation_batch,
         )
         last >> mining >> annotation >> assemble
+    apply_step_resources(pipeline, config.engine)
     return pipeline
