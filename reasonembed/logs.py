@@ -14,7 +14,7 @@ from logging.handlers import QueueHandler
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # libraries whose INFO lines say nothing a user needs: faiss reports which CPU build it tried;
 # the HTTP clients log one line per request (openai>=3 sends through `httpx2`, others `httpx`)
-QUIET_LOGGERS = ("faiss", "httpx", "httpx2", "httpcore", "httpcore2", "urllib3")
+QUIET_LOGGERS = ("faiss", "httpx", "httpx2", "httpcore", "httpcore2", "urllib3", "bm25s")
 
 
 def quiet_third_party_loggers() -> None:

@@ -125,6 +125,8 @@ def generate(
     verbose = logging.getLogger().isEnabledFor(logging.DEBUG)
     # distilabel logs a line per batch and step: shown with -v, else progress bars per stage
     os.environ.setdefault("DISTILABEL_LOG_LEVEL", "DEBUG" if verbose else "WARNING")
+    if not verbose:  # the step processes' model-loading bars would tear the stage bars
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     with StageProgress(request_cache_file(config), run_id, stage_totals(config, seed_counts)):
         run_pipeline(pipeline, config, use_cache=use_cache and step_cache_ok)
     configure_logging(verbose)

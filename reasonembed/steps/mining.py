@@ -44,6 +44,7 @@ from pydantic import Field, PrivateAttr
 from reasonembed.config import DomainRun
 from reasonembed.corpus import iter_documents
 from reasonembed.forking import DEFAULT_STEP_TORCH_THREADS, limit_torch_threads
+from reasonembed.logs import quiet_third_party_loggers
 from reasonembed.quality import triviality as tv
 from reasonembed.retrieval.cache import EmbeddingCache
 from reasonembed.retrieval.sharded import (
@@ -129,6 +130,8 @@ class MineCandidates(Step):
     def load(self) -> None:
         super().load()
         from reasonembed.retrieval import Encoder
+
+        quiet_third_party_loggers()  # bm25s and faiss log at INFO/DEBUG in this step's process
 
         limit_torch_threads(self.torch_threads)
         settings = {
