@@ -262,7 +262,8 @@ class EngineConfig(_Strict):
     kind: `local` (distilabel's Pipeline: one process per step replica on this machine) or `ray`
         (distilabel's RayPipeline: step replicas are Ray actors on a cluster).
     address: the Ray cluster to join (e.g. `10.0.0.1:6379`, as `ray start --head` prints it);
-        None: the cluster `ray start` started on this machine, else a new local Ray instance.
+        None: the cluster in RAY_ADDRESS, else the one `ray start` started on this machine, else
+        a new local Ray instance.
     replicas: step name -> replicas (e.g. `{annotate_relevance: 8}`; the steps of
         `reasonembed.pipeline`); gpus_per_replica: step name -> whole GPUs per replica (distilabel's
         `StepResources` takes whole GPUs).

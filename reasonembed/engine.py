@@ -89,9 +89,10 @@ def apply_step_resources(pipeline: BasePipeline, engine: EngineConfig) -> None:
 
 def run_pipeline(pipeline: BasePipeline, config: FactoryConfig, use_cache: bool) -> None:
     """Run `pipeline` on `config.engine`: `local` runs it here; `ray` joins the cluster at
-    `engine.address` (None: the local one, started if none runs), checks every node (see the
-    module docstring), runs it as a RayPipeline and disconnects. The leaf files land where
-    `reasonembed.output_writer.leaf_files(pipeline, step)` reads them in both cases."""
+    `engine.address` (None: RAY_ADDRESS, else the one `ray start` started here, else a new
+    local instance), checks every node (see the module docstring), runs it as a RayPipeline
+    and disconnects. The leaf files land where `reasonembed.output_writer.leaf_files(pipeline,
+    step)` reads them in both cases."""
     if config.engine.kind == "local":
         pipeline.run(use_cache=use_cache)
         return
