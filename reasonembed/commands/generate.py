@@ -122,6 +122,8 @@ def generate(
     seed_counts, seeds_file = select_all_seeds(config)
     pipeline = build_pipeline(config, seeds_file=str(seeds_file))
     run_id, step_cache_ok = start_llm_run(config)
+    if step_cache_ok:
+        drop_step_outputs_of_other_executions(pipeline)
     verbose = logging.getLogger().isEnabledFor(logging.DEBUG)
     # distilabel logs a line per batch and step: shown with -v, else progress bars per stage
     os.environ.setdefault("DISTILABEL_LOG_LEVEL", "DEBUG" if verbose else "WARNING")
@@ -154,6 +156,22 @@ def generate(
     if not stats.samples:
         raise EmptyDataset(f"no sample kept in {output}: {stats.why_empty()}")
     return stats
+
+
+def drop_step_outputs_of_other_executions(pipeline) -> None:
+    """Keep distilabel's step cache only for an exact re-run of this pipeline.
+
+    distilabel 1.5.3 shares per-step outputs (`steps_data`) between executions whose steps
+    differ (an edited prompt template, a changed setting) and then can lose the leaf's output:
+    seen here as a run with no `assemble_samples` files after an annotation template edit. When
+    this execution is new, the shared outputs are removed; the LLM request cache still answers
+    every request that completed, so nothing is paid twice.
+    """
+    location = pipeline._cache_location
+    steps_data = Path(location["steps_data"])
+    if steps_data.exists() and not Path(location["batch_manager"]).exists():
+        logger.info("new pipeline execution: distilabel's step outputs of other executions removed")
+        shutil.rmtree(steps_data, ignore_errors=True)
 
 
 def stage_totals(config: FactoryConfig, seed_counts: dict[str, dict[str, int]]) -> dict[str, int]:
