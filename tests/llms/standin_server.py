@@ -174,6 +174,10 @@ class _Handler:
                     delay += float(DELAY.search(prompt).group(1))
                 if delay:
                     await asyncio.sleep(delay)
+                if prompt is not None:  # counted before it is sent: a client that has the
+                    with self.lock:  # answer always finds it counted
+                        self.answered[hashlib.sha1(prompt.encode()).digest()] += 1
+                        self.kinds[prompt_kind(prompt)] += 1
                 writer.write(
                     b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
                     b"Content-Length: %d\r\n\r\n"
@@ -181,10 +185,6 @@ class _Handler:
                     + payload
                 )
                 await writer.drain()
-                if prompt is not None:
-                    with self.lock:
-                        self.answered[hashlib.sha1(prompt.encode()).digest()] += 1
-                        self.kinds[prompt_kind(prompt)] += 1
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
             pass
         finally:
