@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import time
-from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -265,11 +264,14 @@ class ReasonEmbedLLM(LLM):
             return f"budget reached: {role} {reason}"
         return None
 
-    @abstractmethod
     def _generate(
         self, messages_list: list[list[dict]], settings: dict[str, Any], seed: int
     ) -> list[Completion]:
-        """Uncached generation, one Completion per conversation, in order."""
+        """Uncached generation, one Completion per conversation, in order. A backend overrides
+        this or `_generate_each` (default: `_generate_each`'s answers, put in order)."""
+        results: list[Any] = [None] * len(messages_list)
+        self._generate_each(messages_list, settings, seed, results.__setitem__)
+        return results
 
     def _generate_each(
         self,

@@ -68,13 +68,6 @@ class LocalTransformersLLM(ReasonEmbedLLM):
         )
         return text + assistant_prefix
 
-    def _generate(
-        self, messages_list: list[list[dict]], settings: dict[str, Any], seed: int
-    ) -> list[Completion]:
-        results: list[Any] = [None] * len(messages_list)
-        self._generate_each(messages_list, settings, seed, results.__setitem__)
-        return results
-
     def _generate_each(
         self,
         messages_list: list[list[dict]],

@@ -132,13 +132,6 @@ class OpenAICompatibleLLM(ReasonEmbedLLM):
         if response.status_code >= 400:
             self._transport[f"status_{response.status_code}"] += 1
 
-    def _generate(
-        self, messages_list: list[list[dict]], settings: dict[str, Any], seed: int
-    ) -> list[Completion]:
-        results: list[Any] = [None] * len(messages_list)
-        self._generate_each(messages_list, settings, seed, results.__setitem__)
-        return results
-
     def _generate_each(
         self,
         messages_list: list[list[dict]],
