@@ -96,14 +96,14 @@ def test_answers_are_committed_as_they_arrive_and_a_straggler_holds_one_slot(tmp
         call = threading.Thread(target=lambda: result.append(llm.complete(prompts, "t")))
         call.start()
         cache = RequestCache(tmp_path / "requests.sqlite")
-        committed_while_waiting = 0
+        seen = set()
         while call.is_alive():
-            committed_while_waiting = max(committed_while_waiting, len(cache))
+            seen.add(len(cache))
             time.sleep(0.05)
         call.join()
         # the other slot answered all 20 quick prompts, each committed on arrival, while the
-        # straggler was still out
-        assert committed_while_waiting == len(quick)
+        # straggler was still out (for about 4 s the cache held exactly those 20)
+        assert len(quick) in seen
         assert [c.text for c in result[0]] == [standin_answer(p) for p in prompts]
         assert len(cache) == len(prompts)
         llm.unload()
