@@ -34,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "write the distilabel pipeline.yaml of a config",
     ),
     "estimate": ("reasonembed.commands.estimate", "project LLM calls, tokens and cost of a config"),
-    "report": ("reasonembed.quality.report", "write report.md and plots for a generate output"),
+    "report": ("reasonembed.commands.report", "write report.md and plots for a generate output"),
     "publish": ("reasonembed.hub.command", "publish a generate output as a versioned Hub release"),
     "train": ("reasonembed.train.command", "train an embedding model with Redapter"),
     "eval": ("reasonembed.eval.command", "evaluate a model on BRIGHT"),
