@@ -6,33 +6,19 @@ import pytest
 
 from reasonembed.config import parse_config
 from reasonembed.llms import build_llm
-from reasonembed.llms.base import Completion, ReasonEmbedLLM
 from reasonembed.llms.budget import Budget, clear_partial, is_partial, mark_partial
 from reasonembed.llms.usage import begin_run, usage_report
 from reasonembed.steps.queries import GenerateReasoningQueries
+from tests.support.llms import ScriptedLLM
 
 
-class CountingLLM(ReasonEmbedLLM):
-    """Answers "expanded: <prompt tail>" with 10 prompt and 5 completion tokens; counts sends."""
-
-    sent: list[str] = []
-
-    def _generate(self, messages_list, settings, seed):
-        self.sent.extend(m[0]["content"] for m in messages_list)
-        return [
-            Completion(
-                text="expanded query about " + m[0]["content"][-30:],
-                prompt_tokens=10,
-                completion_tokens=5,
-            )
-            for m in messages_list
-        ]
-
-
-def _llm(tmp_path, **fields) -> CountingLLM:
-    llm = CountingLLM(
+def _llm(tmp_path, **fields) -> ScriptedLLM:
+    """Answers "expanded query about <prompt tail>" with 10 prompt and 5 completion tokens."""
+    llm = ScriptedLLM(
         model="counting",
-        sent=[],
+        answers=lambda prompt: "expanded query about " + prompt[-30:],
+        prompt_tokens=10,
+        completion_tokens=5,
         request_cache_path=str(tmp_path / "requests.sqlite"),
         price_prompt_usd_per_million=1000.0,
         price_completion_usd_per_million=2000.0,

@@ -10,7 +10,6 @@ import pytest
 from reasonembed.cli import main
 from reasonembed.commands.estimate import estimate, expected_words
 from reasonembed.config import load_config, parse_config
-from reasonembed.llms.base import ReasonEmbedLLM
 from reasonembed.llms.prompt_layout import (
     annotation_prefix_report,
     chars_per_token_counter,
@@ -19,13 +18,9 @@ from reasonembed.llms.prompt_layout import (
 )
 from reasonembed.steps.annotation import AnnotateRelevance
 from tests.factory_fixtures import DOCS, tiny_config, write_corpus
+from tests.support.llms import ScriptedLLM
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-class RenderOnlyLLM(ReasonEmbedLLM):
-    def _generate(self, messages_list, settings, seed):
-        raise AssertionError("these tests only render prompts")
 
 
 def test_expected_words_of_the_length_mix():
@@ -90,7 +85,7 @@ def test_estimate_cli_on_the_paper_recipe(capsys, tmp_path):
 def test_shared_prefix_report_on_real_annotation_prompts(local_model_dir):
     from transformers import AutoTokenizer
 
-    step = AnnotateRelevance(name="annotate", llm=RenderOnlyLLM(model="none"))
+    step = AnnotateRelevance(name="annotate", llm=ScriptedLLM(model="none"))
     rows = [
         {
             "domain": "leetcode",

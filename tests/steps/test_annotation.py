@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from reasonembed.llms.base import Completion, ReasonEmbedLLM
 from reasonembed.steps.annotation import AnnotateRelevance, parse_relevance, truncate
 from reasonembed.steps.assembly import AssembleSamples
+from tests.support.llms import ScriptedLLM
 
 
 @pytest.mark.parametrize(
@@ -31,18 +31,6 @@ def test_strict_score_parsing(text, score, error):
 def test_truncate():
     assert truncate("abc", None) == "abc"
     assert truncate("a" * 200, 100) == "a" * 100 + " …"
-
-
-class ScriptedLLM(ReasonEmbedLLM):
-    """A test double: answers from a fixed list, in order, counting calls (branching only)."""
-
-    answers: list[str]
-
-    def _generate(self, messages_list, settings, seed):
-        answers = [self.answers.pop(0) for _ in messages_list]
-        return [
-            Completion(text=answer, prompt_tokens=10, completion_tokens=5) for answer in answers
-        ]
 
 
 def _query_row(*doc_ids: str) -> dict:
@@ -78,7 +66,8 @@ def _assembler() -> AssembleSamples:
 
 def test_unparseable_answer_is_reasked_then_quarantined_and_never_a_label():
     llm = ScriptedLLM(
-        model="scripted",
+        prompt_tokens=10,
+        completion_tokens=5,
         answers=[
             "fine <score>4</score>",  # d1, attempt 0
             "I cannot decide",  # d2, attempt 0: re-asked

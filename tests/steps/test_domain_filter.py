@@ -1,14 +1,5 @@
-from reasonembed.llms.base import Completion, ReasonEmbedLLM
 from reasonembed.steps.domain_filter import FilterDomain
-
-
-class _Scripted(ReasonEmbedLLM):
-    """A test double answering from a list (branching only; the real model runs end to end)."""
-
-    answers: list[str]
-
-    def _generate(self, messages_list, settings, seed):
-        return [Completion(text=self.answers.pop(0)) for _ in messages_list]
+from tests.support.llms import ScriptedLLM
 
 
 def _row(doc_id: str) -> dict:
@@ -16,7 +7,7 @@ def _row(doc_id: str) -> dict:
 
 
 def test_yes_keeps_no_drops_and_nonsense_is_quarantined():
-    llm = _Scripted(model="scripted", answers=["Yes.", "no", "maybe", "perhaps"])
+    llm = ScriptedLLM(answers=["Yes.", "no", "maybe", "perhaps"])
     step = FilterDomain(name="filter", llm=llm, max_reasks=1)
     step.load()
     kept, dropped, unclear = next(step.process([_row("a"), _row("b"), _row("c")]))
@@ -30,7 +21,7 @@ def test_yes_keeps_no_drops_and_nonsense_is_quarantined():
 def test_the_first_passes_up_to_the_quota_are_the_seeds_and_later_rows_cost_nothing():
     from reasonembed.steps.domain_filter import NOT_SAMPLED
 
-    llm = _Scripted(model="scripted", answers=["yes", "no", "yes", "yes"])
+    llm = ScriptedLLM(answers=["yes", "no", "yes", "yes"])
     step = FilterDomain(name="filter", llm=llm, seed_quota={"stackoverflow": 2})
     step.load()
     first = next(step.process([_row("a"), _row("b"), _row("c"), _row("d")]))

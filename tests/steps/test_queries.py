@@ -1,8 +1,8 @@
 import pytest
 
-from reasonembed.llms.base import Completion, ReasonEmbedLLM
 from reasonembed.steps.queries import GenerateQueries, query_problem
 from tests.factory_fixtures import HEAP_TEXT
+from tests.support.llms import ScriptedLLM
 
 WEIGHTS = {
     "length_weights": {"less than 100 words": 1, "100 to 200 words": 2, "at least 500 words": 1},
@@ -10,15 +10,8 @@ WEIGHTS = {
 }
 
 
-class _Silent(ReasonEmbedLLM):
-    """Never called: these tests only render prompts."""
-
-    def _generate(self, messages_list, settings, seed):
-        raise AssertionError("no LLM call expected")
-
-
 def _step(seed: int) -> GenerateQueries:
-    return GenerateQueries(name="q", llm=_Silent(model="none"), sampling_seed=seed, **WEIGHTS)
+    return GenerateQueries(name="q", llm=ScriptedLLM(model="none"), sampling_seed=seed, **WEIGHTS)
 
 
 def _seed_row(doc_id: str) -> dict:
@@ -56,16 +49,8 @@ def test_query_problems(text, problem):
         assert problem in found
 
 
-class _Scripted(ReasonEmbedLLM):
-    answers: list[str]
-
-    def _generate(self, messages_list, settings, seed):
-        return [Completion(text=self.answers.pop(0)) for _ in messages_list]
-
-
 def test_a_query_referring_to_the_passage_is_reasked_then_quarantined():
-    llm = _Scripted(
-        model="scripted",
+    llm = ScriptedLLM(
         answers=[
             "As described in the passage, heaps are great.",
             "This text says heaps are useful ok.",
