@@ -8,7 +8,7 @@ process each (peak RSS = that process's ru_maxrss):
   - reasonembed publish: all four configs + card + metadata, one commit + tag;
   - peer: `datasets` `Dataset.push_to_hub` of the raw config alone (what distilabel's
     Distiset.push_to_hub does per config).
-The Hub is tests/hub_server.py in its own process (its memory is not counted).
+The Hub is tests/support/hub_server.py in its own process (its memory is not counted).
 """
 
 from __future__ import annotations
@@ -110,12 +110,14 @@ def main() -> None:
         server = subprocess.Popen(
             [
                 sys.executable,
-                str(ROOT / "tests" / "hub_server.py"),
+                "-m",
+                "tests.support.hub_server",
                 "--storage",
                 str(tmp / "hub"),
                 "--token",
                 token,
             ],
+            cwd=ROOT,
             stdout=subprocess.PIPE,
             text=True,
         )

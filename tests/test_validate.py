@@ -18,7 +18,6 @@ from reasonembed.cli import main
 from reasonembed.errors import UserError
 from reasonembed.validate import default_output
 from tests.eval.fixtures import BIOLOGY_EXAMPLES, write_bright_fixture
-from tests.hub_server import hub_server  # noqa: F401  (the loopback Hub fixture)
 from tests.support.factory_output import annotated_row, write_output
 
 # One thread: on a shared 2-core machine, torch's thread pool spinning against other jobs makes
@@ -306,7 +305,7 @@ def test_contamination_refused_then_allowed_and_reported(bright, tmp_path):
     assert "Contamination found and allowed" in (out / "validation.md").read_text()
 
 
-def test_hub_dataset_brings_its_raw_config(hub_server, tmp_path):  # noqa: F811
+def test_hub_dataset_brings_its_raw_config(hub_server, tmp_path):
     """A Hub release at a tag: validate downloads the reasonembed and raw configs, so the
     doc-as-positive control is available."""
     from huggingface_hub import HfApi
