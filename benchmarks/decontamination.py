@@ -43,7 +43,7 @@ KINDS = ("clean", "exact_copy", "light_edit", "quoted")
 
 def read_bright(folder: Path) -> tuple[list[str], list[str]]:
     """(queries, ids) of BRIGHT examples through the project's loader."""
-    from reasonembed.quality.decontamination import load_bright_queries
+    from reasonembed.bright.data import load_bright_queries
 
     return load_bright_queries(bright=str(folder))
 

@@ -7,9 +7,10 @@ A corpus is a list of documents `doc_id` (str, unique), `text` (str, non-empty),
     parquet   a .parquet file, or a folder of them
     datasets  a folder written by `datasets.Dataset.save_to_disk`
     hub       a Hub dataset repo id, `org/name[@revision]` (split `split`)
-    bright    a folder in the BRIGHT Hub layout: documents/<task>-00000-of-00001.parquet
-              (fields id, content), the task being `bright_task` or the domain name; `path: hub`
-              reads that file from the Hub dataset xlangai/BRIGHT at the pinned revision
+    bright    a folder in the BRIGHT Hub layout (`reasonembed.bright.data`):
+              documents/<task>-00000-of-00001.parquet (fields id, content), the task being
+              `bright_task` or the domain name; `path: hub` reads that file from the BRIGHT Hub
+              dataset at the pinned revision
     python-docs  the docstrings of Python standard-library modules, `path` being a
               comma-separated list of module names (the offline demo corpus: every machine
               with Python has it); doc_id is the qualified name
@@ -37,6 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict
 
+from reasonembed.bright.data import HUB_REPO, file_name, task_file
 from reasonembed.errors import UserError
 from reasonembed.textio import decode_utf8
 
@@ -227,12 +229,10 @@ def _records(
     if fmt == "bright":
         task = source.bright_task or domain
         if source.path == "hub":
-            from reasonembed.eval.bright import HUB_REPO, task_file
-
             _require_hub(f"{HUB_REPO} documents of {task}")
             file = task_file("hub", "documents", task)
         else:
-            file = path / "documents" / f"{task}-00000-of-00001.parquet"
+            file = path / file_name("documents", task)
         if not file.exists():
             raise UserError(f"{file}: BRIGHT documents file for task {task!r} not found")
         source = source.model_copy(update={"id_field": "id", "text_field": "content"})

@@ -1,9 +1,11 @@
 """Retrieval domains: what to generate from a seed, how to judge relevance, how to train.
 
-The 12 BRIGHT domains follow the ReasonEmbed paper (DESIGN.md section 1); the wording of every
-instruction is this project's own. `retrieval_instruction` is the query-side instruction used for
-mining, training and evaluation (`Instruct: {retrieval_instruction}\\nQuery: {query}`); it is the
-`prompt` field of the published ReasonEmbed data, so it keeps the BRIGHT wording.
+The 12 BRIGHT domains (one per task of `reasonembed.bright.data.BRIGHT_TASKS`, in that order)
+follow the ReasonEmbed paper; the wording of their generation and relevance instructions is this
+project's own. `retrieval_instruction` is the query-side instruction used for mining, training
+and evaluation (`Instruct: {retrieval_instruction}\\nQuery: {query}`); for a BRIGHT domain it is
+the `prompt` field of the published ReasonEmbed data, the BRIGHT wording FlagEmbedding evaluates
+with, taken from `reasonembed.bright.instructions`.
 
 User-defined domains come from YAML (a list of mappings with the fields of `Domain`), either in a
 FactoryConfig's `custom_domains` or in a file passed to `load_domains_file`.
@@ -16,6 +18,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from reasonembed.bright.data import BRIGHT_TASKS
+from reasonembed.bright.instructions import flagembedding_instruction
 from reasonembed.errors import UserError
 
 
@@ -46,9 +50,14 @@ class Domain(BaseModel):
     batch_size: int = Field(default=8, ge=1)
 
 
+def _bright_domain(name: str, **fields) -> Domain:
+    """The domain of BRIGHT task `name`: its retrieval instruction is BRIGHT's own wording."""
+    return Domain(name=name, retrieval_instruction=flagembedding_instruction(name), **fields)
+
+
 def _stackexchange(name: str, topic: str, community: str) -> Domain:
-    return Domain(
-        name=name,
+    return _bright_domain(
+        name,
         generation_task=(
             f"Write a question that a user of the {community} StackExchange community might post. "
             "Domain experts answering it should need to draw on the key concepts or theories "
@@ -60,10 +69,6 @@ def _stackexchange(name: str, topic: str, community: str) -> Domain:
         relevance_definition=(
             f"A document is relevant to a {topic} post when the key concepts or theories it "
             "discusses would help a domain expert write an answer to the post."
-        ),
-        retrieval_instruction=(
-            f"Given {'an' if community[0] in 'AEIOU' else 'a'} {community} post, retrieve "
-            "relevant passages that help answer the post."
         ),
         filter_topic=topic,
     )
@@ -80,8 +85,8 @@ def _builtin_domains() -> dict[str, Domain]:
             update={"filter_topic": "coding"}
         ),
         _stackexchange("sustainable_living", "sustainable living", "Sustainable Living"),
-        Domain(
-            name="leetcode",
+        _bright_domain(
+            "leetcode",
             generation_task=(
                 "The passage below is a solved programming problem. Invent a NEW competitive "
                 "programming problem, different in story and surface details, that can be solved "
@@ -94,15 +99,12 @@ def _builtin_domains() -> dict[str, Domain]:
                 "A document (a solved coding problem) is relevant to a LeetCode problem when the "
                 "algorithms or data structures it uses give useful insight for solving the problem."
             ),
-            retrieval_instruction=(
-                "Given a Coding problem, retrieve relevant examples that help answer the problem."
-            ),
             filter_topic="coding",
             train_group_size=2,
             batch_size=64,
         ),
-        Domain(
-            name="pony",
+        _bright_domain(
+            "pony",
             generation_task=(
                 "The passage below documents part of the Pony programming language. Write a "
                 "coding task in Pony whose solution needs the syntax or feature the passage "
@@ -115,15 +117,12 @@ def _builtin_domains() -> dict[str, Domain]:
                 "A Pony documentation passage is relevant to a Pony coding instruction when the "
                 "syntax it describes is needed by a newcomer to Pony to complete the instruction."
             ),
-            retrieval_instruction=(
-                "Given a Pony question, retrieve relevant passages that help answer the question."
-            ),
             filter_topic="coding",
             train_group_size=64,
             batch_size=2,
         ),
-        Domain(
-            name="aops",
+        _bright_domain(
+            "aops",
             generation_task=(
                 "The passage below is the solution of a competition math problem. Write a NEW "
                 "math problem, not a restatement, that the same problem-solving techniques help "
@@ -136,13 +135,10 @@ def _builtin_domains() -> dict[str, Domain]:
                 "A math problem solution is relevant to a math problem when the theorems or "
                 "techniques it uses give useful insight for solving the problem."
             ),
-            retrieval_instruction=(
-                "Given a Math problem, retrieve relevant examples that help answer the problem."
-            ),
             filter_topic="math",
         ),
-        Domain(
-            name="theoremqa_questions",
+        _bright_domain(
+            "theoremqa_questions",
             generation_task=(
                 "The passage below is the solution of a math problem. Write a NEW math problem, "
                 "not a restatement, that the theorems used in this solution help to solve."
@@ -154,13 +150,10 @@ def _builtin_domains() -> dict[str, Domain]:
                 "A math problem solution is relevant to a math problem when the theorems it uses "
                 "give useful insight for solving the problem."
             ),
-            retrieval_instruction=(
-                "Given a Math problem, retrieve relevant examples that help answer the problem."
-            ),
             filter_topic="math",
         ),
-        Domain(
-            name="theoremqa_theorems",
+        _bright_domain(
+            "theoremqa_theorems",
             generation_task=(
                 "The passage below states a math theorem. Write a math problem that this theorem "
                 "helps to solve, without naming the theorem."
@@ -172,13 +165,11 @@ def _builtin_domains() -> dict[str, Domain]:
                 "A math passage is relevant to a math problem when the theorem it describes "
                 "helps solve the problem."
             ),
-            retrieval_instruction=(
-                "Given a Math problem, retrieve relevant theorems that help answer the problem."
-            ),
             filter_topic="math",
         ),
     ]
-    return {domain.name: domain for domain in domains}
+    by_name = {domain.name: domain for domain in domains}
+    return {task: by_name[task] for task in BRIGHT_TASKS}  # one per task, in BRIGHT's order
 
 
 BRIGHT_DOMAINS: dict[str, Domain] = _builtin_domains()

@@ -1,8 +1,8 @@
 import pytest
 
+from reasonembed.bright.data import BRIGHT_TASKS
 from reasonembed.domains import BRIGHT_DOMAINS, Domain, DomainRegistry, load_domains_file
 from reasonembed.errors import UserError
-from reasonembed.eval.bright import BRIGHT_TASKS
 
 
 def test_the_twelve_bright_domains_with_paper_batching():

@@ -18,8 +18,8 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from reasonembed.bright.data import BrightDocuments, BrightExample
 from reasonembed.data_source import load_training_rows
-from reasonembed.eval.bright import BrightDocuments, BrightExample
 from reasonembed.quality.decontamination import QueryDecontaminator
 from reasonembed.textnorm import normalized_text_hash
 

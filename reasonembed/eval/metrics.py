@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from reasonembed.bright.data import BrightExample
 from reasonembed.eval.runs import Run, as_string_array, group_ranks, pair_lookup, trec_order
 
 DEFAULT_DEPTH = 1000
@@ -58,6 +59,11 @@ class Qrels:
     def from_gold(cls, gold: Iterable[tuple[str, Sequence[str]]]) -> Qrels:
         """Binary qrels from (query_id, gold doc ids); a repeated gold id counts once."""
         return cls.from_dict({query_id: dict.fromkeys(ids, 1) for query_id, ids in gold})
+
+
+def task_qrels(examples: Iterable[BrightExample], long: bool = False) -> Qrels:
+    """Binary qrels of a BRIGHT task: each query's protocol gold ids (`BrightExample.gold`)."""
+    return Qrels.from_gold((example.id, example.gold(long)) for example in examples)
 
 
 @dataclass

@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from reasonembed.bright.data import NOT_AVAILABLE
 from reasonembed.errors import UserError
 from reasonembed.textio import read_utf8
 
@@ -179,7 +180,7 @@ def apply_protocol(run: Run, excluded: Mapping[str, Sequence[str]], depth: int =
         for query_id, ids in excluded.items()
         if query_id in positions
         for doc_id in ids
-        if doc_id != "N/A"
+        if doc_id != NOT_AVAILABLE
     }
     if pairs:
         table_query = np.asarray([q for q, _ in pairs], dtype=np.int64)

@@ -23,8 +23,8 @@ import numpy as np
 import pyarrow as pa
 from tqdm.auto import tqdm
 
+from reasonembed.bright.data import BrightDocuments, BrightExample
 from reasonembed.eval.bm25 import BrightBM25
-from reasonembed.eval.bright import BrightDocuments, BrightExample
 from reasonembed.eval.instructions import Instructions
 from reasonembed.eval.runs import Run
 from reasonembed.retrieval import DenseIndex

@@ -29,9 +29,8 @@ Columns (the `raw` config) for a query's match: DECONTAMINATION_COLUMNS; `match_
 builds them. BRIGHT gold documents among a sample's candidates: DECONTAMINATION_GOLD_* columns
 (filled by `reasonembed.quality.filters.filter_sample`).
 
-Loading the real BRIGHT test queries: `load_bright_queries(bright="hub" | PATH)` (ids are
-`{task}/{id}`, since ids repeat across tasks) and `load_bright_gold_ids(...)` (per domain; tasks
-that share a corpus share their gold sets).
+The real BRIGHT test queries and gold ids come from `reasonembed.bright.data`
+(`load_bright_queries`, `load_bright_gold_ids`).
 """
 
 from __future__ import annotations
@@ -78,12 +77,6 @@ DECONTAMINATION_FIELDS = (
     pa.field(DECONTAMINATION_BRIGHT_GOLD_CANDIDATES, pa.int32()),
     pa.field(DECONTAMINATION_BRIGHT_GOLD_IDS, pa.list_(pa.string())),
 )
-
-# Tasks whose queries search one shared corpus (their gold documents live in the same corpus).
-SHARED_CORPORA = {
-    "aops": "aops+theoremqa_questions",
-    "theoremqa_questions": "aops+theoremqa_questions",
-}
 
 _WORD = re.compile(r"\w+")
 
@@ -303,56 +296,3 @@ class QueryDecontaminator:
         matched = sum(result is not None for result in results)
         logger.debug("decontamination: %d of %d queries match a test query", matched, len(queries))
         return results
-
-
-# --- BRIGHT --------------------------------------------------------------------------------
-def _bright_examples(bright: str, revision: str | None, tasks: Sequence[str] | None):
-    """(task, BrightExample) pairs, through the evaluator's loader (imported lazily)."""
-    from reasonembed.eval import bright as bright_loader
-
-    chosen = list(tasks) if tasks else list(bright_loader.BRIGHT_TASKS)
-    for task in chosen:
-        kwargs = {"bright": bright}
-        if revision is not None:
-            kwargs["revision"] = revision
-        for example in bright_loader.load_examples(task, **kwargs):
-            yield task, example
-
-
-def load_bright_queries(
-    bright: str = "hub", revision: str | None = None, tasks: Sequence[str] | None = None
-) -> tuple[list[str], list[str]]:
-    """(queries, ids) of BRIGHT's test queries; ids are `{task}/{example id}`.
-
-    `bright`: "hub" or a local folder in the dataset's layout (e.g. ../shared/bright).
-    """
-    queries: list[str] = []
-    ids: list[str] = []
-    for task, example in _bright_examples(bright, revision, tasks):
-        queries.append(example.query)
-        ids.append(f"{task}/{example.id}")
-    return queries, ids
-
-
-def load_bright_gold_ids(
-    bright: str = "hub",
-    revision: str | None = None,
-    tasks: Sequence[str] | None = None,
-    include_excluded: bool = False,
-) -> dict[str, set[str]]:
-    """Domain (task name) -> the doc ids that are gold for some BRIGHT test query of its corpus.
-
-    Tasks sharing a corpus (aops, theoremqa_questions) get the union of their gold ids.
-    include_excluded: add the queries' `excluded_ids` too (the ids a seed must never have;
-    pass the result to `summary.summarize(bright_seed_ids=...)`). "N/A" is skipped.
-    """
-    by_corpus: dict[str, set[str]] = {}
-    seen_tasks: set[str] = set()
-    for task, example in _bright_examples(bright, revision, tasks):
-        seen_tasks.add(task)
-        ids = list(example.gold_ids)
-        if include_excluded:
-            ids += list(example.excluded_ids)
-        gold = {doc_id for doc_id in ids if doc_id and doc_id != "N/A"}
-        by_corpus.setdefault(SHARED_CORPORA.get(task, task), set()).update(gold)
-    return {task: by_corpus.get(SHARED_CORPORA.get(task, task), set()) for task in seen_tasks}

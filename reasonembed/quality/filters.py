@@ -224,7 +224,7 @@ def filter_sample(
     """Trim and check one sample (see the module docstring). The input is not modified.
 
     `bright_gold_ids`: domain -> BRIGHT gold doc ids of that domain's corpus
-    (`decontamination.load_bright_gold_ids`); None: no gold check.
+    (`reasonembed.bright.data.load_bright_gold_ids`); None: no gold check.
     Filled columns: the source-copy metrics (when missing), triviality_source_duplicate_ids /
     _duplicates, triviality_positive_ranks, triviality_best_positive_rank,
     triviality_positive_bm25_ranks (when triviality_bm25_top_ids is present),

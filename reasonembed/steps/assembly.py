@@ -118,7 +118,7 @@ class AssembleSamples(Step):
             {**self.quality, "min_positive_score": self.positive_threshold}
         )
         if self.bright:
-            from reasonembed.quality.decontamination import load_bright_gold_ids
+            from reasonembed.bright.data import load_bright_gold_ids
 
             self._bright_gold = load_bright_gold_ids(self.bright)
 

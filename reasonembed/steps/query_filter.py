@@ -48,7 +48,7 @@ class FilterQueries(Step):
         super().load()
         self._config = TrivialityConfig.model_validate(self.quality)
         if self.bright and self._config.decontaminate:
-            from reasonembed.quality.decontamination import load_bright_queries
+            from reasonembed.bright.data import load_bright_queries
 
             queries, ids = load_bright_queries(self.bright)
             self._decontaminator = make_decontaminator(self._config, queries, ids)

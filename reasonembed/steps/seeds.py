@@ -22,6 +22,7 @@ from distilabel.steps import GeneratorStep
 from distilabel.typing import GeneratorStepOutput
 from pydantic import Field
 
+from reasonembed.bright.data import BRIGHT_TASKS, load_bright_gold_ids
 from reasonembed.config import DomainRun, SeedConfig
 from reasonembed.corpus import Corpus, load_corpus
 from reasonembed.errors import UserError
@@ -37,9 +38,6 @@ def excluded_ids(
     query of the task's corpus) and ids listed in files."""
     ids: set[str] = set()
     if bright:
-        from reasonembed.eval.bright import BRIGHT_TASKS
-        from reasonembed.quality.decontamination import load_bright_gold_ids
-
         task = bright_task or domain
         if task in BRIGHT_TASKS:
             ids |= load_bright_gold_ids(bright, tasks=[task], include_excluded=True).get(

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reasonembed.eval import bright as data
-from reasonembed.eval.metrics import evaluate
+from reasonembed.bright import data
+from reasonembed.eval.metrics import evaluate, task_qrels
 from reasonembed.eval.runs import Run, apply_protocol
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "bright"
@@ -58,7 +58,7 @@ def test_a_run_over_every_task_scores():
         kept = run.to_dict()
         for example in examples:
             assert not set(example.excluded) & set(kept[example.id])
-        table = evaluate(run, data.task_qrels(examples), recall_cutoffs=(10, 1000))
+        table = evaluate(run, task_qrels(examples), recall_cutoffs=(10, 1000))
         means = table.mean()
         assert len(table.query_ids) == len(examples)
         assert 0.0 < means["ndcg@10"] <= 1.0

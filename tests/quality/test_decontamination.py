@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from reasonembed.bright.data import load_bright_queries
 from reasonembed.quality.decontamination import (
     DECONTAMINATION_BRIGHT_MATCH_ID,
     DECONTAMINATION_BRIGHT_METHOD,
     QueryDecontaminator,
-    load_bright_gold_ids,
-    load_bright_queries,
     match_columns,
 )
 
@@ -152,26 +151,6 @@ def test_real_bright_queries_copied_or_lightly_edited_are_caught():
         "My robot arm oscillates around the set point when I raise the proportional gain; why?",
     ]
     assert decontaminator.match(fresh) == [None] * len(fresh)
-
-
-@needs_bright
-@pytest.mark.bright
-def test_bright_gold_ids_share_the_aops_theoremqa_corpus_and_skip_na():
-    gold = load_bright_gold_ids(
-        bright=str(SHARED), tasks=["aops", "theoremqa_questions", "biology"]
-    )
-    assert (
-        gold["aops"] is gold["theoremqa_questions"] or gold["aops"] == gold["theoremqa_questions"]
-    )
-    assert "N/A" not in gold["biology"] and len(gold["biology"]) > 100
-    with_excluded = load_bright_gold_ids(
-        bright=str(SHARED), tasks=["stackoverflow"], include_excluded=True
-    )
-    assert "N/A" not in with_excluded["stackoverflow"]
-    assert (
-        with_excluded["stackoverflow"]
-        >= load_bright_gold_ids(bright=str(SHARED), tasks=["stackoverflow"])["stackoverflow"]
-    )
 
 
 def test_digit_runs_shared_by_unrelated_queries_do_not_match():

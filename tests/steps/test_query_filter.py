@@ -35,7 +35,7 @@ def test_a_query_quoting_its_source_is_dropped():
 
 @pytest.mark.skipif(not BRIGHT.exists(), reason="needs ../shared/bright")
 def test_a_lightly_edited_bright_query_is_dropped():
-    from reasonembed.eval.bright import load_examples
+    from reasonembed.bright.data import load_examples
 
     original = load_examples("biology", str(BRIGHT))[0].query
     edited = original.replace(" the ", " a ", 2)

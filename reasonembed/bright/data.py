@@ -1,8 +1,9 @@
-"""BRIGHT data: tasks, the pinned Hub revision, and loading of examples and documents.
+"""BRIGHT data: tasks, the pinned Hub revision, the file layout, and loading of test queries,
+documents and gold ids.
 
-Sources (`bright` argument): "hub" reads `xlangai/BRIGHT` at a pinned revision (default
-`DEFAULT_REVISION`, the revision MTEB pins); any other value is a local folder in the dataset's
-own layout:
+Sources (`bright` argument): "hub" reads `HUB_REPO` (xlangai/BRIGHT) at a pinned revision
+(default `DEFAULT_REVISION`, the revision MTEB pins); any other value is a local folder in the
+dataset's own layout (`file_name`):
 
     examples/<task>-00000-of-00001.parquet        id, query, gold_ids, gold_ids_long, excluded_ids, ...
     documents/<task>-00000-of-00001.parquet       id, content
@@ -11,12 +12,17 @@ own layout:
 Examples keep the dataset's raw lists (with their "N/A" placeholders and repeated gold ids);
 `BrightExample.gold(long)` and `.excluded` apply the protocol (deduplicated, "N/A" removed).
 Documents are taken as they are, empty texts included: the benchmark scores its whole corpus.
+
+Across tasks: `load_bright_queries` (every test query, ids `{task}/{id}` since ids repeat across
+tasks) and `load_bright_gold_ids` (per task; tasks that search one corpus, `SHARED_CORPORA`,
+share their gold sets).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,8 +52,14 @@ BRIGHT_TASKS = (
 )
 # Tasks with long-document gold labels (the others have gold_ids_long == ["N/A"]).
 LONG_TASKS = BRIGHT_TASKS[:7] + ("pony",)
+# Tasks whose queries search one shared corpus (their gold documents live in the same corpus).
+SHARED_CORPORA = {
+    "aops": "aops+theoremqa_questions",
+    "theoremqa_questions": "aops+theoremqa_questions",
+}
 
-# md5 of documents/<task>-00000-of-00001.parquet at DEFAULT_REVISION (DESIGN.md section 9).
+# md5 of documents/<task>-00000-of-00001.parquet at DEFAULT_REVISION (aops and
+# theoremqa_questions hold the same file: their shared corpus).
 DOCUMENTS_MD5 = {
     "biology": "f5634c69200296066adf9816f5e4f729",
     "earth_science": "210a3b5cdc06cfd9ca6728fa97fb8067",
@@ -113,9 +125,14 @@ def parse_tasks(spec: str | None) -> list[str]:
     return list(dict.fromkeys(tasks))
 
 
+def file_name(config: str, task: str) -> str:
+    """`{config}/{task}-00000-of-00001.parquet`: where a task's file sits in the dataset."""
+    return f"{config}/{task}-00000-of-00001.parquet"
+
+
 def task_file(bright: str, config: str, task: str, revision: str = DEFAULT_REVISION) -> Path:
-    """Local path of `{config}/{task}-00000-of-00001.parquet`, downloaded first when bright="hub"."""
-    name = f"{config}/{task}-00000-of-00001.parquet"
+    """Local path of `file_name(config, task)`, downloaded first when bright="hub"."""
+    name = file_name(config, task)
     if bright == "hub":
         from huggingface_hub import hf_hub_download
 
@@ -130,7 +147,7 @@ def task_file(bright: str, config: str, task: str, revision: str = DEFAULT_REVIS
     if not path.is_file():
         raise UserError(
             f"{path}: not found. --bright PATH must hold the dataset's layout "
-            f"({config}/<task>-00000-of-00001.parquet)"
+            f"({file_name(config, '<task>')})"
         )
     return path
 
@@ -209,16 +226,53 @@ def load_documents(
     return BrightDocuments(task, doc_ids, texts, str(path), md5_matches)
 
 
-def task_qrels(examples: list[BrightExample], long: bool = False):
-    """Binary qrels of a task: deduplicated gold ids ("N/A" removed) per query."""
-    from reasonembed.eval.metrics import Qrels
-
-    return Qrels.from_gold((example.id, example.gold(long)) for example in examples)
-
-
 def check_long_task(task: str) -> None:
     if task not in LONG_TASKS:
         raise UserError(
             f"task {task!r} has no long-document labels (gold_ids_long is N/A); "
             f"--long supports {', '.join(LONG_TASKS)}"
         )
+
+
+def _task_examples(
+    bright: str, revision: str, tasks: Sequence[str] | None
+) -> Iterator[tuple[str, BrightExample]]:
+    """(task, example) pairs of `tasks` (default: all 12), task by task."""
+    for task in tasks or BRIGHT_TASKS:
+        for example in load_examples(task, bright, revision):
+            yield task, example
+
+
+def load_bright_queries(
+    bright: str = "hub", revision: str = DEFAULT_REVISION, tasks: Sequence[str] | None = None
+) -> tuple[list[str], list[str]]:
+    """(queries, ids) of BRIGHT's test queries; ids are `{task}/{example id}`."""
+    queries: list[str] = []
+    ids: list[str] = []
+    for task, example in _task_examples(bright, revision, tasks):
+        queries.append(example.query)
+        ids.append(f"{task}/{example.id}")
+    return queries, ids
+
+
+def load_bright_gold_ids(
+    bright: str = "hub",
+    revision: str = DEFAULT_REVISION,
+    tasks: Sequence[str] | None = None,
+    include_excluded: bool = False,
+) -> dict[str, set[str]]:
+    """Task -> the doc ids that are gold for some BRIGHT test query of its corpus.
+
+    Tasks sharing a corpus (`SHARED_CORPORA`) get the union of their gold ids.
+    include_excluded: add the queries' excluded ids too (the ids a seed must never have).
+    "N/A" is skipped.
+    """
+    by_corpus: dict[str, set[str]] = {}
+    seen_tasks: set[str] = set()
+    for task, example in _task_examples(bright, revision, tasks):
+        seen_tasks.add(task)
+        ids = set(example.gold())
+        if include_excluded:
+            ids.update(example.excluded)
+        by_corpus.setdefault(SHARED_CORPORA.get(task, task), set()).update(ids)
+    return {task: by_corpus.get(SHARED_CORPORA.get(task, task), set()) for task in seen_tasks}
