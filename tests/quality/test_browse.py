@@ -18,7 +18,8 @@ import pytest
 from PIL import Image
 
 from reasonembed.errors import UserError
-from reasonembed.quality.browse import BROWSER_FILE, copied_spans, write_browser
+from reasonembed.quality.browse import BROWSER_FILE, write_browser
+from reasonembed.quality.browse_items import copied_spans
 from reasonembed.records import QUARANTINE_FILE, QUARANTINE_SCHEMA
 from tests.quality.fixtures import (
     OTHER_TEXTS,
