@@ -24,23 +24,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytrec_eval
 
+from reasonembed.bright.data import BRIGHT_TASKS, file_name
 from reasonembed.cli import main as cli_main
 from reasonembed.eval.metrics import Qrels, evaluate
 from reasonembed.eval.runs import Run, read_trec_run, write_trec_run
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "bright"
-TASKS = (
-    "biology", "earth_science", "economics", "psychology", "robotics", "stackoverflow",
-    "sustainable_living", "leetcode", "pony", "aops", "theoremqa_questions", "theoremqa_theorems",
-)  # fmt: skip
 
 
 def load_qrels() -> dict[str, dict[str, int]]:
     """{task/id: {gold doc: 1}} for the 1,384 BRIGHT queries (synthetic if absent)."""
     qrels: dict[str, dict[str, int]] = {}
     if (SHARED / "examples").is_dir():
-        for task in TASKS:
-            table = pq.read_table(SHARED / "examples" / f"{task}-00000-of-00001.parquet")
+        for task in BRIGHT_TASKS:
+            table = pq.read_table(SHARED / file_name("examples", task))
             for row in table.select(["id", "gold_ids"]).to_pylist():
                 qrels[f"{task}/{row['id']}"] = dict.fromkeys(row["gold_ids"], 1)
         return qrels
@@ -123,15 +120,15 @@ def scoring_benchmark(repeat: int) -> None:
 def write_corpus(root: Path, task: str, n_docs: int) -> int:
     """A BRIGHT-layout folder: `task`'s real examples, documents from every example's texts."""
     texts: dict[str, str] = {}
-    for name in TASKS:
-        table = pq.read_table(SHARED / "examples" / f"{name}-00000-of-00001.parquet")
+    for name in BRIGHT_TASKS:
+        table = pq.read_table(SHARED / file_name("examples", name))
         for row in table.to_pylist():
             for field in ("query", "reasoning", "gold_answer"):
                 if row[field] and len(texts) < n_docs:
                     texts[f"{name}/{row['id']}/{field}.txt"] = row[field]
     (root / "examples").mkdir(parents=True)
     (root / "documents").mkdir()
-    source = SHARED / "examples" / f"{task}-00000-of-00001.parquet"
+    source = SHARED / file_name("examples", task)
     pq.write_table(pq.read_table(source), root / "examples" / source.name)
     table = pa.table({"id": list(texts), "content": list(texts.values())})
     pq.write_table(table, root / "documents" / source.name)

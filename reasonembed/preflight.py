@@ -28,6 +28,7 @@ from pathlib import Path
 
 import yaml
 
+from reasonembed.bright.data import HUB_REPO
 from reasonembed.config import FactoryConfig, LLMConfig, config_hash, parse_config
 from reasonembed.corpus import on_hub, scan_corpus
 from reasonembed.errors import UserError
@@ -194,7 +195,7 @@ def check_corpora(config: FactoryConfig, report: PreflightReport) -> None:
     for run in config.domains:
         source = run.corpus
         if on_hub(source) and hub.problem:
-            where = "xlangai/BRIGHT" if source.format == "bright" else source.path
+            where = HUB_REPO if source.format == "bright" else source.path
             unverified.setdefault(where, []).append(run.domain)
             continue
         try:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from reasonembed.bright.data import HUB_REPO
 from reasonembed.domains import BRIGHT_DOMAINS
 from reasonembed.hub.layout import ReleaseLayout
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "datacards" / "remixer_dataset.md.j2"
-BRIGHT_DATASET = "xlangai/BRIGHT"
 DEFAULT_LICENSE = "cc-by-4.0"  # BRIGHT, the seed corpora, is CC-BY-4.0
 CONSUMERS = {
     "raw": "inspection, re-filtering (every candidate with its score and analysis)",
@@ -61,7 +61,7 @@ def card_data(
         annotations_creators=["machine-generated"],
         language_creators=["machine-generated"],
         multilinguality=["monolingual"],
-        source_datasets=[BRIGHT_DATASET] if from_bright else ["original"],
+        source_datasets=[HUB_REPO] if from_bright else ["original"],
         size_categories=[size_category(facts["samples"])],
         configs=configs,
     )
