@@ -1,4 +1,5 @@
-"""`reasonembed publish DIR --repo-id ORG/NAME --version X.Y.Z [--private] [--dry-run]`.
+"""`reasonembed publish DIR --repo-id ORG/NAME --version X.Y.Z [--private] [--dry-run]`: a
+versioned Hub release of a generate output (`reasonembed.hub.release.publish`).
 
 Authentication: HF_TOKEN or a huggingface_hub login (`hf auth login`); there is deliberately no
 --token option (it would land in shell history and process lists). HF_ENDPOINT selects another
