@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from reasonembed.llms.local_model import ensure_local_model  # noqa: E402
 from reasonembed.llms.openai_compat import OpenAICompatibleLLM  # noqa: E402
-from tests.llms.fault_proxy import TransformersServer  # noqa: E402
+from tests.support.fault_proxy import TransformersServer  # noqa: E402
 
 
 def prompts(n: int, offset: int) -> list[str]:

@@ -1,7 +1,7 @@
 """Ray vs local: the same small config through `generate` on this machine and on a local Ray
 cluster (`reasonembed.engine`), wall time and the overhead ratio.
 
-Both roles talk to the instant OpenAI-compatible stand-in (tests/llms/standin_server.py) in a
+Both roles talk to the instant OpenAI-compatible stand-in (tests/support/standin_server.py) in a
 process of its own, and mining uses the bundled MiniLM, so what differs is the engine: distilabel
 forking step processes here, or Ray starting actors (and their queue actors) on a cluster
 started with `ray start --head` (tests/support/ray_cluster.py; its start-up is reported apart).
@@ -29,8 +29,8 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from reasonembed.commands.generate import generate  # noqa: E402
 from reasonembed.config import parse_config  # noqa: E402
-from tests.llms.standin_server import MODEL, StandinProcess  # noqa: E402
 from tests.support.ray_cluster import RayHead  # noqa: E402
+from tests.support.standin_server import MODEL, StandinProcess  # noqa: E402
 
 VOCABULARY = (
     "array heap stack queue graph vertex edge tree node hash bucket key value sort merge split "

@@ -1,7 +1,7 @@
 """Paper scale on one machine: LLM client throughput, and `reasonembed generate` at 10k, 100k
 (and, opt-in, 1M) judgements with wall time, requests/s and peak memory, projected to 8M.
 
-Everything talks to the instant OpenAI-compatible stand-in (tests/llms/standin_server.py), run
+Everything talks to the instant OpenAI-compatible stand-in (tests/support/standin_server.py), run
 in a process of its own, so only the client side is measured.
 
 (a) client: `OpenAICompatibleLLM.complete` (empty request cache) over N annotation-like prompts
@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.llm_throughput import bare  # noqa: E402
 from reasonembed.llms.openai_compat import OpenAICompatibleLLM  # noqa: E402
-from tests.llms.standin_server import MODEL, StandinProcess  # noqa: E402
+from tests.support.standin_server import MODEL, StandinProcess  # noqa: E402
 
 CANDIDATES = 50
 MAX_TOKENS = 512

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.factory_fixtures import tiny_config, write_corpus
+from tests.support.factory_inputs import tiny_config, write_corpus
 
 CLI = [sys.executable, "-m", "reasonembed.cli"]
 

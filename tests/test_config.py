@@ -12,7 +12,7 @@ import yaml
 from reasonembed.config import MiningConfig, load_config, parse_config
 from reasonembed.errors import UserError
 from reasonembed.retrieval.pooling import POOLING_MODES
-from tests.factory_fixtures import tiny_config, write_corpus
+from tests.support.factory_inputs import tiny_config, write_corpus
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((REPO / "pipelines" / "configs").glob("*.yaml"))

@@ -6,7 +6,7 @@ import pytest
 
 from reasonembed.corpus import CorpusSource, load_corpus
 from reasonembed.errors import UserError
-from tests.factory_fixtures import DOCS, write_corpus
+from tests.support.factory_inputs import DOCS, write_corpus
 
 
 def test_jsonl_corpus_loads_in_order(tmp_path):

@@ -23,8 +23,8 @@ from reasonembed.engine import llm_step_names, node_problems, run_pipeline, work
 from reasonembed.errors import UserError
 from reasonembed.llms.request_cache import RequestCache
 from reasonembed.pipeline import build_pipeline
-from tests.factory_fixtures import tiny_config, write_corpus
-from tests.llms.standin_server import StandinServer
+from tests.support.factory_inputs import tiny_config, write_corpus
+from tests.support.standin_server import StandinServer
 
 HAVE_RAY = importlib.util.find_spec("ray") is not None
 needs_ray = pytest.mark.skipif(

@@ -16,8 +16,8 @@ from reasonembed.errors import EmptyDataset, UserError
 from reasonembed.hub.release import publish
 from reasonembed.quality.report import write_report
 from reasonembed.stats import RunStats
-from tests.factory_fixtures import tiny_config, write_corpus
-from tests.llms.standin_server import StandinServer
+from tests.support.factory_inputs import tiny_config, write_corpus
+from tests.support.standin_server import StandinServer
 
 N_CANDIDATES = 4
 

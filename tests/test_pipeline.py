@@ -16,7 +16,7 @@ from reasonembed.config import parse_config
 from reasonembed.errors import EmptyDataset
 from reasonembed.pipeline import build_pipeline
 from reasonembed.stats import RunStats
-from tests.factory_fixtures import tiny_config, write_corpus
+from tests.support.factory_inputs import tiny_config, write_corpus
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -17,8 +17,8 @@ from reasonembed import network
 from reasonembed.config import config_hash, parse_config
 from reasonembed.errors import UserError
 from reasonembed.preflight import preflight
-from tests.factory_fixtures import tiny_config, write_corpus
-from tests.llms.standin_server import StandinServer
+from tests.support.factory_inputs import tiny_config, write_corpus
+from tests.support.standin_server import StandinServer
 
 
 def _config(tmp_path, **overrides):

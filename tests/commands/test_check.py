@@ -15,8 +15,8 @@ import yaml
 from reasonembed.cli import main
 from reasonembed.commands.check import build_steps
 from reasonembed.config import load_config
-from tests.factory_fixtures import tiny_config, write_corpus
-from tests.llms.standin_server import StandinServer
+from tests.support.factory_inputs import tiny_config, write_corpus
+from tests.support.standin_server import StandinServer
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((REPO / "pipelines" / "configs").glob("*.yaml"))

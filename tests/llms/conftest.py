@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from reasonembed.llms.local_model import ensure_local_model
-from tests.llms.fault_proxy import TransformersServer
+from tests.support.fault_proxy import TransformersServer
 
 REPO = Path(__file__).resolve().parents[2]
 

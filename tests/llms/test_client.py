@@ -18,7 +18,7 @@ from reasonembed.errors import UserError
 from reasonembed.llms import build_llm, strip_reasoning
 from reasonembed.llms.openai_compat import OpenAICompatibleLLM
 from reasonembed.llms.request_cache import RequestCache
-from tests.llms.standin_server import StandinServer, standin_answer
+from tests.support.standin_server import StandinServer, standin_answer
 
 NO_THINKING = {"enable_thinking": False}
 

@@ -17,7 +17,7 @@ from reasonembed.llms.prompt_layout import (
     tokenizer_counter,
 )
 from reasonembed.steps.annotation import AnnotateRelevance
-from tests.factory_fixtures import DOCS, tiny_config, write_corpus
+from tests.support.factory_inputs import DOCS, tiny_config, write_corpus
 from tests.support.llms import ScriptedLLM
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,9 +13,9 @@ from pathlib import Path
 from reasonembed.llms.base import LEDGER_CHUNK
 from reasonembed.llms.request_cache import RequestCache
 from reasonembed.llms.usage import usage_report
-from tests.llms.fault_proxy import FaultProxy
 from tests.llms.resume_worker import prompts
-from tests.llms.standin_server import StandinServer, standin_answer
+from tests.support.fault_proxy import FaultProxy
+from tests.support.standin_server import StandinServer, standin_answer
 
 REPO = Path(__file__).resolve().parents[2]
 N = 6

@@ -11,7 +11,7 @@ import yaml
 from reasonembed.llms.openai_compat import OpenAICompatibleLLM
 from reasonembed.llms.usage import usage_report
 from reasonembed.steps.queries import GenerateReasoningQueries
-from tests.llms.fault_proxy import FaultProxy, free_port
+from tests.support.fault_proxy import FaultProxy, free_port
 
 PROMPTS = [
     "Name one sorting algorithm.",

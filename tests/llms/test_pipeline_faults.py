@@ -18,8 +18,8 @@ import yaml
 from reasonembed.config import parse_config
 from reasonembed.llms.run_accounting import start_llm_run, step_cache_folder
 from reasonembed.llms.usage import usage_report
-from tests.factory_fixtures import tiny_config, write_corpus
-from tests.llms.fault_proxy import FaultProxy
+from tests.support.factory_inputs import tiny_config, write_corpus
+from tests.support.fault_proxy import FaultProxy
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "sk-test-PIPELINE-SECRET-9876"

@@ -7,7 +7,7 @@ from reasonembed.config import DomainRun
 from reasonembed.corpus import CorpusSource
 from reasonembed.retrieval.index import DenseIndex
 from reasonembed.steps.mining import RECALL_COLUMN, MineCandidates
-from tests.factory_fixtures import DOCS, HEAP_TEXT, write_corpus
+from tests.support.factory_inputs import DOCS, HEAP_TEXT, write_corpus
 
 INSTRUCTION = "Given a Coding problem, retrieve relevant examples that help answer the problem."
 WORDS = (

@@ -1,7 +1,7 @@
 import pytest
 
 from reasonembed.steps.queries import GenerateQueries, query_problem
-from tests.factory_fixtures import HEAP_TEXT
+from tests.support.factory_inputs import HEAP_TEXT
 from tests.support.llms import ScriptedLLM
 
 WEIGHTS = {

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from reasonembed.steps.query_filter import FilterQueries
-from tests.factory_fixtures import HEAP_TEXT
+from tests.support.factory_inputs import HEAP_TEXT
 
 BRIGHT = Path(__file__).resolve().parents[3] / "shared" / "bright"
 

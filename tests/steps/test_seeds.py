@@ -4,7 +4,7 @@ import pyarrow.parquet as pq
 from reasonembed.config import DomainRun, SeedConfig
 from reasonembed.corpus import CorpusSource, load_corpus
 from reasonembed.steps.seeds import select_seeds
-from tests.factory_fixtures import write_corpus
+from tests.support.factory_inputs import write_corpus
 
 
 def _select(

@@ -20,7 +20,7 @@ assert "answered twice"; `bodies` keeps the last `keep_bodies` request bodies (p
         server.url, server.stats(), server.answered
     with StandinProcess() as server:         # in a child process (benchmarks: no shared GIL)
         server.url, server.stats()
-    python -m tests.llms.standin_server [--port 0] [--delay-s 0] [--think]   # prints its URL
+    python -m tests.support.standin_server [--port 0] [--delay-s 0] [--think]   # prints its URL
 """
 
 from __future__ import annotations
@@ -242,7 +242,7 @@ def fetch_stats(url: str) -> dict[str, Any]:
 
 
 class StandinProcess:
-    """The stand-in in a child process (`python -m tests.llms.standin_server`)."""
+    """The stand-in in a child process (`python -m tests.support.standin_server`)."""
 
     def __init__(self, delay_s: float = 0.0, think: bool = False) -> None:
         self.args = ["--delay-s", str(delay_s)] + (["--think"] if think else [])
@@ -251,7 +251,7 @@ class StandinProcess:
 
     def __enter__(self) -> StandinProcess:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.llms.standin_server", *self.args],
+            [sys.executable, "-m", "tests.support.standin_server", *self.args],
             cwd=REPO,
             stdout=subprocess.PIPE,
             text=True,
