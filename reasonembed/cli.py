@@ -36,7 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "estimate": ("reasonembed.commands.estimate", "project LLM calls, tokens and cost of a config"),
     "report": ("reasonembed.commands.report", "write report.md and plots for a generate output"),
     "publish": ("reasonembed.commands.publish", "publish a generate output as a versioned Hub release"),
-    "train": ("reasonembed.train.command", "train an embedding model with Redapter"),
+    "train": ("reasonembed.commands.train", "train an embedding model with Redapter"),
     "eval": ("reasonembed.eval.command", "evaluate a model on BRIGHT"),
     "eval-run": ("reasonembed.eval.run_command", "score a TREC run file on BRIGHT"),
     "validate": ("reasonembed.validate", "train, evaluate and compare models on a dataset"),

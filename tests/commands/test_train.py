@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from reasonembed.cli import build_parser
-from reasonembed.train.command import config_from_args
+from reasonembed.commands.train import config_from_args
 
 
 def test_arguments_map_onto_the_train_config(tmp_path):
