@@ -1,4 +1,5 @@
-"""`reasonembed train`: Redapter training on a reasonembed-format dataset (`reasonembed.train.loop`).
+"""`reasonembed train`: Redapter training on a reasonembed-format dataset
+(`reasonembed.train.loop.train`).
 
     reasonembed train --data DIR|FILE|REPO[@REVISION] --model NAME_OR_PATH --output OUT \\
         --loss ri-infonce|infonce [--batch-scale 8] [--max-steps N] [...]
