@@ -37,8 +37,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("reasonembed.commands.report", "write report.md and plots for a generate output"),
     "publish": ("reasonembed.commands.publish", "publish a generate output as a versioned Hub release"),
     "train": ("reasonembed.commands.train", "train an embedding model with Redapter"),
-    "eval": ("reasonembed.eval.command", "evaluate a model on BRIGHT"),
-    "eval-run": ("reasonembed.eval.run_command", "score a TREC run file on BRIGHT"),
+    "eval": ("reasonembed.commands.eval", "evaluate a model on BRIGHT"),
+    "eval-run": ("reasonembed.commands.eval_run", "score a TREC run file on BRIGHT"),
     "validate": ("reasonembed.validate", "train, evaluate and compare models on a dataset"),
 }
 

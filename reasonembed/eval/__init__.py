@@ -1,2 +1,4 @@
-"""The BRIGHT evaluator: data loading, retrieval runs, trec_eval-exact metrics, reports and a
-contamination guard. `reasonembed eval` and `reasonembed eval-run` are its commands."""
+"""The BRIGHT evaluator: retrieval runs, trec_eval-exact metrics, reports, a contamination guard,
+and the evaluation that puts them together (`evaluate`); BRIGHT's data comes from
+`reasonembed.bright`. Its commands, `reasonembed eval` and `reasonembed eval-run`, are in
+`reasonembed.commands`."""
