@@ -56,6 +56,12 @@ def distilabel_cache_dir(config: FactoryConfig) -> Path:
     return Path(config.cache_dir) / "distilabel"
 
 
+def pipeline_name(config: FactoryConfig) -> str:
+    """The config's name and hash: runs of the same config share distilabel's cache folder
+    (`distilabel_cache_dir(config) / pipeline_name(config)`)."""
+    return f"{config.name}-{config_hash(config)}"
+
+
 def build_pipeline(config: FactoryConfig, seeds_file: str | None = None) -> Pipeline:
     """The pipeline of `config`; `seeds_file`: seed rows already selected (see SelectSeeds)."""
     from reasonembed.steps.annotation import AnnotateRelevance
@@ -72,7 +78,7 @@ def build_pipeline(config: FactoryConfig, seeds_file: str | None = None) -> Pipe
     generator_batch = config.generator.batch_size
     queries_per_annotation_batch = annotation_batch_queries(config)
     with Pipeline(
-        name=f"{config.name}-{digest}",
+        name=pipeline_name(config),
         description="ReMixer: conditioned query generation, source-free candidate mining, "
         "LLM relevance annotation (reasonembed)",
         cache_dir=distilabel_cache_dir(config),

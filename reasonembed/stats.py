@@ -13,7 +13,7 @@ Counts are whole numbers of items; `*_per_sample` are means; `wall_time_s` is se
     quarantined       queries and judgements whose LLM answer failed its parser after re-asks
     decontamination   whether BRIGHT decontamination ran (`performed`), against what
     quality           reasonembed.quality.summary.summarize's section (distributions, drops)
-    llm_usage, deferred, annotation_prompt_layout: see reasonembed.llms.run_accounting
+    llm_usage, deferred, annotation_prompt_layout: see reasonembed.run_state
 """
 
 from __future__ import annotations

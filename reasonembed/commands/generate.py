@@ -25,12 +25,13 @@ from reasonembed import __version__
 from reasonembed.config import FactoryConfig, config_hash, load_config
 from reasonembed.corpus import load_corpus
 from reasonembed.errors import BudgetExceeded, EmptyDataset, PipelineFailed, UserError
-from reasonembed.llms.run_accounting import finish_llm_run, request_cache_file, start_llm_run
+from reasonembed.llms.request_cache import request_cache_path
 from reasonembed.logs import configure_logging
 from reasonembed.output import write_text
 from reasonembed.output_writer import FUNNEL_STAGES, FunnelCounts, OutputWriter
 from reasonembed.progress import StageProgress
 from reasonembed.records import CONFIG_FILE, PIPELINE_FILE, USAGE_STAGES
+from reasonembed.run_state import finish_llm_run, start_llm_run
 from reasonembed.stats import FunnelStage, RunStats
 
 logger = logging.getLogger("reasonembed.generate")
@@ -129,7 +130,9 @@ def generate(
     os.environ.setdefault("DISTILABEL_LOG_LEVEL", "DEBUG" if verbose else "WARNING")
     if not verbose:  # the step processes' model-loading bars would tear the stage bars
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    with StageProgress(request_cache_file(config), run_id, stage_totals(config, seed_counts)):
+    with StageProgress(
+        request_cache_path(config.cache_dir), run_id, stage_totals(config, seed_counts)
+    ):
         run_pipeline(pipeline, config, use_cache=use_cache and step_cache_ok)
     configure_logging(verbose)
 
@@ -242,7 +245,7 @@ def build_stats(
     folder: Path,
     llm_stats: dict[str, Any],
 ) -> RunStats:
-    from reasonembed.quality.decontamination import load_bright_gold_ids
+    from reasonembed.bright.data import load_bright_gold_ids
     from reasonembed.quality.summary import summarize_raw
 
     n_seeds = sum(domain["selected"] for domain in seed_counts.values())

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from reasonembed.config import LLMConfig
 from reasonembed.errors import UserError
 from reasonembed.llms.base import Completion, ReasonEmbedLLM, strip_reasoning
+from reasonembed.llms.request_cache import request_cache_path
 
 __all__ = ["Completion", "ReasonEmbedLLM", "build_llm", "strip_reasoning"]
 
@@ -21,7 +20,7 @@ def build_llm(config: LLMConfig, cache_dir: str, seed: int) -> ReasonEmbedLLM:
         max_new_tokens=config.max_new_tokens,
         chat_template_kwargs=config.chat_template_kwargs,
         seed=seed,
-        request_cache_path=str(Path(cache_dir) / "requests.sqlite"),
+        request_cache_path=str(request_cache_path(cache_dir)),
         price_prompt_usd_per_million=config.price.prompt_usd_per_million,
         price_completion_usd_per_million=config.price.completion_usd_per_million,
         budget_max_tokens=config.budget.max_tokens,

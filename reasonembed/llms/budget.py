@@ -1,4 +1,4 @@
-"""Budgets (tokens or cost per role and run) and the consistent partial output they leave.
+"""Budgets: tokens or cost per role and run, and the kind of row they defer.
 
 `Budget` prices tokens (USD per million prompt / completion tokens, from the role's `price`) and
 says when a run's spend reaches `max_tokens` or `max_cost_usd`. Spend is what a run sent fresh;
@@ -11,15 +11,12 @@ The output stays consistent: a query any of whose rows was deferred is left out 
 sample with a part of its candidates judged: steps/assembly.py marks it "deferred"), and deferred
 rows are not reported as rejections (they are work for the next run). A run that deferred
 anything must not be replayed from distilabel's step cache, which would return the deferred rows
-again: `mark_partial` / `is_partial` / `clear_partial` keep that fact next to the caches.
+again: `reasonembed.run_state` keeps that fact next to the caches.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 DEFERRED_KIND = "deferred"
 
@@ -49,26 +46,3 @@ class Budget:
         if self.max_cost_usd is not None and cost_usd >= self.max_cost_usd:
             return f"${cost_usd:.4f} spent, budget ${self.max_cost_usd:.4f}"
         return None
-
-
-def _marker(cache_dir: str | Path, config_hash: str) -> Path:
-    return Path(cache_dir) / f"partial-{config_hash}.json"
-
-
-def mark_partial(cache_dir: str | Path, config_hash: str, summary: dict[str, Any]) -> None:
-    """Record that the last run of this config deferred work (atomic write)."""
-    path = _marker(cache_dir, config_hash)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(summary, sort_keys=True))
-    tmp.replace(path)
-
-
-def is_partial(cache_dir: str | Path, config_hash: str) -> bool:
-    """True when the last run of this config stopped with deferred work: run the next one
-    without distilabel's step cache (the request cache still serves every finished request)."""
-    return _marker(cache_dir, config_hash).exists()
-
-
-def clear_partial(cache_dir: str | Path, config_hash: str) -> None:
-    _marker(cache_dir, config_hash).unlink(missing_ok=True)

@@ -20,6 +20,12 @@ from pathlib import Path
 from reasonembed.llms.sqlite_file import SQLiteFile
 from reasonembed.textnorm import stable_hash
 
+
+def request_cache_path(cache_dir: str | Path) -> Path:
+    """The request cache (and usage ledger) file under a config's `cache_dir`."""
+    return Path(cache_dir) / "requests.sqlite"
+
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS completions (
     key TEXT PRIMARY KEY,

@@ -6,8 +6,15 @@ import pytest
 
 from reasonembed.config import parse_config
 from reasonembed.llms import build_llm
-from reasonembed.llms.budget import Budget, clear_partial, is_partial, mark_partial
+from reasonembed.llms.budget import Budget
 from reasonembed.llms.usage import begin_run, usage_report
+from reasonembed.run_state import (
+    clear_partial,
+    finish_llm_run,
+    is_partial,
+    mark_partial,
+    start_llm_run,
+)
 from reasonembed.steps.queries import GenerateReasoningQueries
 from tests.support.llms import ScriptedLLM
 
@@ -184,8 +191,6 @@ def test_config_price_and_budget_reach_the_llm(tmp_path):
 
 
 def test_finish_llm_run_stats_and_partial_marker(tmp_path, monkeypatch):
-    from reasonembed.llms.run_accounting import finish_llm_run, start_llm_run
-
     monkeypatch.delenv("REASONEMBED_RUN_ID", raising=False)
     config = parse_config(
         {

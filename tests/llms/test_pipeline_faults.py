@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from reasonembed.config import parse_config
-from reasonembed.llms.run_accounting import start_llm_run, step_cache_folder
 from reasonembed.llms.usage import usage_report
+from reasonembed.run_state import start_llm_run, step_cache_folder
 from tests.support.factory_inputs import tiny_config, write_corpus
 from tests.support.fault_proxy import FaultProxy
 
@@ -79,7 +79,7 @@ def test_generate_under_faults_killed_and_resumed(llm_server, tmp_path):
         config_path.write_text(yaml.safe_dump(config))
 
         factory_config = parse_config(config)
-        # what `generate` does around a run once it calls run_accounting (see the report)
+        # what `generate` does around a run once it calls run_state (see the report)
         start_llm_run(factory_config)
         first = _generate(config_path, tmp_path / "out1", tmp_path / "run1.log")
         deadline = time.monotonic() + 900

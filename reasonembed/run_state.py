@@ -1,4 +1,4 @@
-"""The two calls `reasonembed generate` makes around a pipeline run for LLM accounting.
+"""The state `reasonembed generate` keeps next to the caches between runs of one config.
 
     run_id, step_cache_ok = start_llm_run(config)
     pipeline.run(use_cache=use_cache and step_cache_ok)
@@ -13,11 +13,15 @@ in place, so a SIGKILL can leave it truncated, and every later run of that pipel
 reading it (`KeyError: 'type_info'`, even with use_cache=False); a resume from its step cache
 was also seen to sit idle for minutes. So in both cases the pipeline's distilabel cache folder is
 removed here; the request cache still serves every request that completed, so nothing is paid
-twice. A "running" marker (written here, removed by `finish_llm_run`) tells the next run that
-this one did not finish.
+twice.
 
-`finish_llm_run` records or clears the partial-run marker (queries with deferred rows are left
-out of the output by the writer: the next run completes them) and returns the stats sections:
+Two markers under `cache_dir`, per config hash: `running-{hash}.json` (written by
+`start_llm_run`, removed by `finish_llm_run`: its presence tells the next run that this one did
+not finish) and `partial-{hash}.json` (`mark_partial` / `is_partial` / `clear_partial`: the last
+run deferred work, so queries with deferred rows were left out of its output and the next run
+completes them).
+
+`finish_llm_run` records or clears the partial-run marker and returns the stats sections:
 `llm_usage` (requests, cached, retries, failed, deferred, tokens and cost per stage, per role
 and in total, for this run), `deferred` (rows, queries, reasons; `complete` False when the
 output is partial) and `annotation_prompt_layout` (prompt tokens per judgement and the share of
@@ -34,19 +38,14 @@ from pathlib import Path
 from typing import Any
 
 from reasonembed.config import FactoryConfig, config_hash
-from reasonembed.llms.budget import clear_partial, is_partial, mark_partial
+from reasonembed.llms.base import ReasonEmbedLLM
 from reasonembed.llms.prompt_layout import annotation_prefix_report, chars_per_token_counter
+from reasonembed.llms.request_cache import request_cache_path
 from reasonembed.llms.usage import begin_run, usage_report
+from reasonembed.pipeline import distilabel_cache_dir, pipeline_name
+from reasonembed.steps.annotation import AnnotateRelevance
 
 logger = logging.getLogger(__name__)
-
-
-def request_cache_file(config: FactoryConfig) -> Path:
-    return Path(config.cache_dir) / "requests.sqlite"
-
-
-def _running_marker(config: FactoryConfig) -> Path:
-    return Path(config.cache_dir) / f"running-{config_hash(config)}.json"
 
 
 def start_llm_run(config: FactoryConfig) -> tuple[str, bool]:
@@ -64,18 +63,8 @@ def start_llm_run(config: FactoryConfig) -> tuple[str, bool]:
             folder,
         )
         shutil.rmtree(folder, ignore_errors=True)
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    tmp = marker.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"run_id": run_id, "pid": os.getpid()}))
-    tmp.replace(marker)
+    _write_atomically(marker, json.dumps({"run_id": run_id, "pid": os.getpid()}))
     return run_id, not unfinished and not partial
-
-
-def step_cache_folder(config: FactoryConfig) -> Path:
-    """distilabel's cache folder of this config's pipeline (named as pipeline.py names it)."""
-    from reasonembed.pipeline import distilabel_cache_dir
-
-    return distilabel_cache_dir(config) / f"{config.name}-{config_hash(config)}"
 
 
 def finish_llm_run(config: FactoryConfig, run_id: str, counts) -> dict[str, Any]:
@@ -96,22 +85,40 @@ def finish_llm_run(config: FactoryConfig, run_id: str, counts) -> dict[str, Any]
         mark_partial(config.cache_dir, digest, deferred)
     _running_marker(config).unlink(missing_ok=True)
     return {
-        "llm_usage": usage_report(request_cache_file(config), run_id),
+        "llm_usage": usage_report(request_cache_path(config.cache_dir), run_id),
         "deferred": deferred,
         "annotation_prompt_layout": annotation_layout(config, counts.layout_samples),
     }
 
 
+def step_cache_folder(config: FactoryConfig) -> Path:
+    """distilabel's cache folder of this config's pipeline."""
+    return distilabel_cache_dir(config) / pipeline_name(config)
+
+
+def mark_partial(cache_dir: str | Path, config_hash: str, summary: dict[str, Any]) -> None:
+    """Record that the last run of this config deferred work (atomic write)."""
+    _write_atomically(_partial_marker(cache_dir, config_hash), json.dumps(summary, sort_keys=True))
+
+
+def is_partial(cache_dir: str | Path, config_hash: str) -> bool:
+    """True when the last run of this config stopped with deferred work: run the next one
+    without distilabel's step cache (the request cache still serves every finished request)."""
+    return _partial_marker(cache_dir, config_hash).exists()
+
+
+def clear_partial(cache_dir: str | Path, config_hash: str) -> None:
+    _partial_marker(cache_dir, config_hash).unlink(missing_ok=True)
+
+
 def annotation_layout(config: FactoryConfig, samples: list[dict[str, Any]]) -> dict[str, Any]:
     """The prefix-sharing report of the annotation prompts of `samples` (domain, query, texts:
     the candidates' texts), as the annotation step renders them."""
-    from reasonembed.steps.annotation import AnnotateRelevance
-
     # a render-only step outside any pipeline: distilabel would warn that it has none
     logging.getLogger("distilabel.step.layout").setLevel(logging.ERROR)
     step = AnnotateRelevance(
         name="layout",
-        llm=_NoLLM(model="none"),
+        llm=_RenderOnlyLLM(model="none"),
         custom_domains=[domain.model_dump(mode="json") for domain in config.custom_domains],
         max_document_chars=config.annotation.max_document_chars,
     )
@@ -123,16 +130,23 @@ def annotation_layout(config: FactoryConfig, samples: list[dict[str, Any]]) -> d
     return annotation_prefix_report(rows, step.render, chars_per_token_counter(4.0))
 
 
-def _no_llm_class():
-    from reasonembed.llms.base import ReasonEmbedLLM
+class _RenderOnlyLLM(ReasonEmbedLLM):
+    """Stands in where a step is built only to render prompts."""
 
-    class NoLLM(ReasonEmbedLLM):
-        """Stands in where a step is built only to render prompts."""
-
-        def _generate(self, messages_list, settings, seed):
-            raise RuntimeError("rendering only: no LLM call")
-
-    return NoLLM
+    def _generate(self, messages_list, settings, seed):
+        raise RuntimeError("rendering only: no LLM call")
 
 
-_NoLLM = _no_llm_class()
+def _running_marker(config: FactoryConfig) -> Path:
+    return Path(config.cache_dir) / f"running-{config_hash(config)}.json"
+
+
+def _partial_marker(cache_dir: str | Path, config_hash: str) -> Path:
+    return Path(cache_dir) / f"partial-{config_hash}.json"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
