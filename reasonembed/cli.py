@@ -39,7 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("reasonembed.commands.train", "train an embedding model with Redapter"),
     "eval": ("reasonembed.commands.eval", "evaluate a model on BRIGHT"),
     "eval-run": ("reasonembed.commands.eval_run", "score a TREC run file on BRIGHT"),
-    "validate": ("reasonembed.validate", "train, evaluate and compare models on a dataset"),
+    "validate": ("reasonembed.commands.validate", "train, evaluate and compare models on a dataset"),
 }
 
 

@@ -16,7 +16,7 @@ from PIL import Image
 
 from reasonembed.cli import main
 from reasonembed.errors import UserError
-from reasonembed.validate import default_output
+from reasonembed.validation.run import default_output
 from tests.eval.fixtures import BIOLOGY_EXAMPLES, write_bright_fixture
 from tests.support.factory_output import annotated_row, write_output
 
@@ -194,11 +194,11 @@ def test_four_rows_scored_and_written(validated, bright, tmp_path):
 
 def test_training_is_deterministic(validated, bright):
     """Re-training one row with the same seed gives bit-identical weights and the same scores."""
+    from reasonembed.bright import data as bright_data
     from reasonembed.data_source import load_training_rows
-    from reasonembed.eval import bright as bright_data
     from reasonembed.eval.model_settings import resolve_eval_settings
     from reasonembed.train.loop import TrainConfig, train
-    from reasonembed.validate import evaluate_row
+    from reasonembed.validation.run import evaluate_row
 
     data, models = validated
     again = train(
@@ -311,7 +311,8 @@ def test_hub_dataset_brings_its_raw_config(hub_server, tmp_path):
     from huggingface_hub import HfApi
 
     from reasonembed.data_source import load_training_rows
-    from reasonembed.validate import doc_as_positive_rows, resolve_data
+    from reasonembed.validation.control import doc_as_positive_rows
+    from reasonembed.validation.run import resolve_data
 
     api = HfApi(endpoint=hub_server.url, token=hub_server.token)
     repo = "lab/remixer-validate"
