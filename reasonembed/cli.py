@@ -1,8 +1,9 @@
 """The `reasonembed` command.
 
-Each sub-command lives in the module of its area and exposes `add_arguments(parser)` and
-`run(args) -> int`. Modules are imported only when their command runs, so `--help` is fast and
-nothing touches torch before a distilabel pipeline forks its workers.
+Each sub-command is a module of `reasonembed.commands` exposing `add_arguments(parser)` and
+`run(args) -> int`: its options, and a call into the library module of its area. Modules are
+imported only when their command runs, so `--help` is fast and nothing touches torch before a
+distilabel pipeline forks its workers.
 
 Errors end the command with exit status 1 and ONE log line: a `UserError` says what to fix;
 any other exception is reported as `TYPE: message (run with -v for the traceback)`. The full
@@ -35,11 +36,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "estimate": ("reasonembed.commands.estimate", "project LLM calls, tokens and cost of a config"),
     "report": ("reasonembed.commands.report", "write report.md and plots for a generate output"),
-    "publish": ("reasonembed.commands.publish", "publish a generate output as a versioned Hub release"),
+    "publish": (
+        "reasonembed.commands.publish",
+        "publish a generate output as a versioned Hub release",
+    ),
     "train": ("reasonembed.commands.train", "train an embedding model with Redapter"),
     "eval": ("reasonembed.commands.eval", "evaluate a model on BRIGHT"),
     "eval-run": ("reasonembed.commands.eval_run", "score a TREC run file on BRIGHT"),
-    "validate": ("reasonembed.commands.validate", "train, evaluate and compare models on a dataset"),
+    "validate": (
+        "reasonembed.commands.validate",
+        "train, evaluate and compare models on a dataset",
+    ),
 }
 
 

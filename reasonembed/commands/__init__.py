@@ -1,1 +1,2 @@
-"""Factory sub-commands of the `reasonembed` CLI."""
+"""The sub-commands of the `reasonembed` CLI, one module each (`reasonembed.cli.COMMANDS`): the
+command's arguments and a call into the library module of its area."""
