@@ -65,14 +65,14 @@ def synthetic_corpus(n_docs: int, seed: int = 0) -> list[str]:
 def run_ours(
     corpus_path: Path, queries: list[dict], top_k: int, cache_dir: Path
 ) -> tuple[float, int]:
+    from reasonembed.config import MiningConfig
     from reasonembed.steps.mining import MineCandidates
 
     started = time.perf_counter()
     step = MineCandidates(
         name="mine",
         domain_runs=[{"domain": "leetcode", "corpus": {"path": str(corpus_path)}}],
-        search_top_k=top_k + 1,
-        n_candidates=top_k,
+        mining=MiningConfig(search_top_k=top_k + 1, n_candidates=top_k),
         embedding_cache_dir=str(cache_dir),
         source_ranks=False,
     )

@@ -72,9 +72,7 @@ def build_pipeline(config: FactoryConfig, seeds_file: str | None = None) -> Pipe
     from reasonembed.steps.query_filter import FilterQueries
     from reasonembed.steps.seeds import SelectSeeds, seed_quota
 
-    digest = config_hash(config)
-    domain_runs = [run.model_dump(mode="json") for run in config.domains]
-    custom = [domain.model_dump(mode="json") for domain in config.custom_domains]
+    custom = config.custom_domains
     generator_batch = config.generator.batch_size
     queries_per_annotation_batch = annotation_batch_queries(config)
     with Pipeline(
@@ -85,8 +83,8 @@ def build_pipeline(config: FactoryConfig, seeds_file: str | None = None) -> Pipe
     ) as pipeline:
         seeds = SelectSeeds(
             name="select_seeds",
-            domain_runs=domain_runs,
-            seed_settings=config.seeds.model_dump(mode="json"),
+            domain_runs=config.domains,
+            seeds=config.seeds,
             sampling_seed=config.seed,
             bright=config.bright,
             seeds_file=seeds_file,
@@ -108,10 +106,7 @@ def build_pipeline(config: FactoryConfig, seeds_file: str | None = None) -> Pipe
             llm=build_llm(config.generator, config.cache_dir, config.seed),
             custom_domains=custom,
             sampling_seed=config.seed,
-            length_weights=config.query_generation.length_weights,
-            education_weights=config.query_generation.education_weights,
-            max_reasks=config.query_generation.max_reasks,
-            max_new_tokens=config.generator.max_new_tokens,
+            query_generation=config.query_generation,
             input_batch_size=generator_batch,
         )
         last = last >> queries
@@ -120,41 +115,22 @@ def build_pipeline(config: FactoryConfig, seeds_file: str | None = None) -> Pipe
                 name="generate_reasoning_queries",
                 llm=build_llm(config.generator, config.cache_dir, config.seed),
                 custom_domains=custom,
-                max_reasks=config.query_generation.max_reasks,
-                max_new_tokens=config.generator.max_new_tokens,
+                query_generation=config.query_generation,
                 input_batch_size=generator_batch,
             )
             last = last >> reasoning
-        quality = config.quality.model_dump(mode="json")
         last = last >> FilterQueries(
             name="filter_queries",
-            quality=quality,
+            quality=config.quality,
             bright=config.bright,
             input_batch_size=max(generator_batch, 16),
         )
         mining = MineCandidates(
             name="mine_candidates",
-            domain_runs=domain_runs,
-            retriever=config.mining.retriever,
-            pooling=config.mining.pooling,
-            max_length=config.mining.max_length,
-            search_top_k=config.mining.search_top_k,
-            n_candidates=config.mining.n_candidates,
-            encode_batch_size=config.mining.encode_batch_size,
-            trust_remote_code=config.mining.trust_remote_code,
-            dtype=config.mining.dtype,
-            index_kind=config.mining.index,
-            shard_docs=config.mining.shard_docs,
-            nlist=config.mining.nlist,
-            nprobe=config.mining.nprobe,
-            ef_search=config.mining.ef_search,
-            recall_sample_rate=config.mining.recall_sample_rate,
-            encode_workers=config.mining.encode_workers,
+            domain_runs=config.domains,
+            mining=config.mining,
+            quality=config.quality,
             embedding_cache_dir=str(Path(config.cache_dir) / "embeddings"),
-            bm25_top_k=config.quality.lexical_top_k,
-            near_duplicate_cosine=config.quality.near_duplicate_cosine
-            if config.quality.drop_source_duplicates
-            else None,
             # exact search reads every corpus shard once per batch: large batches amortise it
             input_batch_size=MINING_BATCH_QUERIES,
         )
@@ -162,18 +138,16 @@ def build_pipeline(config: FactoryConfig, seeds_file: str | None = None) -> Pipe
             name="annotate_relevance",
             llm=build_llm(config.annotator, config.cache_dir, config.seed),
             custom_domains=custom,
-            score_mode=annotation_score_mode(config),
-            max_document_chars=config.annotation.max_document_chars,
-            max_reasks=config.annotation.max_reasks,
-            max_new_tokens=config.annotator.max_new_tokens,
+            annotation=config.annotation.model_copy(
+                update={"score_mode": annotation_score_mode(config)}
+            ),
             input_batch_size=queries_per_annotation_batch,
         )
         assemble = AssembleSamples(
             name=LEAF_STEP,
-            positive_threshold=config.annotation.positive_threshold,
-            quality=quality,
+            quality=config.quality,
             bright=config.bright,
-            config_hash=digest,
+            config_hash=config_hash(config),
             input_batch_size=queries_per_annotation_batch,
         )
         last >> mining >> annotation >> assemble

@@ -119,8 +119,8 @@ def annotation_layout(config: FactoryConfig, samples: list[dict[str, Any]]) -> d
     step = AnnotateRelevance(
         name="layout",
         llm=_RenderOnlyLLM(model="none"),
-        custom_domains=[domain.model_dump(mode="json") for domain in config.custom_domains],
-        max_document_chars=config.annotation.max_document_chars,
+        custom_domains=config.custom_domains,
+        annotation=config.annotation,
     )
     rows = [
         {"domain": sample["domain"], "query": sample["query"], "doc_text": text}

@@ -7,19 +7,21 @@ query's ~100 judgements. The answer must end with `<score>N</score>`, N in 1..5,
 follow the tag (strict parsing); otherwise it is re-asked, then quarantined with
 `annotation_error`, and never becomes a label.
 
-`score_mode: forced` (the bundled 135M model, which never writes the tag reliably): the model
-writes its analysis, then the score is chosen among "1".."5" from the model's probabilities right
-after `<score>` (`LLM.score_choices`), contextually calibrated over the batch
+`annotation.score_mode: forced` (the bundled 135M model, which never writes the tag reliably): the
+model writes its analysis, then the score is chosen among "1".."5" from the model's probabilities
+right after `<score>` (`LLM.score_choices`), contextually calibrated over the batch
 (`calibrated_choices`), and the tag is appended to the analysis. Demo grade: it shows the
 pipeline end to end, not labels worth training on.
 """
 
 import re
 from collections import defaultdict
-from typing import Any, Literal
+from typing import Any
 
 from distilabel.steps import StepInput
+from pydantic import Field
 
+from reasonembed.config import AnnotationConfig
 from reasonembed.records import USAGE_FIELDS
 from reasonembed.steps.llm_task import REJECTION_COLUMNS, is_rejected
 from reasonembed.steps.queries import _DomainAware
@@ -79,12 +81,23 @@ class AnnotateRelevance(_DomainAware):
     `annotation_status` ("judged", "quarantine": the answer failed its parser after the re-asks,
     or "deferred": no answer this run). The query row gets `annotator_model` and the summed
     `annotation_*` accounting columns.
+
+    `annotation`: the config's block, its `score_mode` as `reasonembed.pipeline` resolves "auto"
+    for the annotator's backend (a step given "auto" parses the tag).
     """
 
     stage: str = "annotation"
     template_name: str = "annotation"
-    score_mode: Literal["tag", "forced"] = "tag"
-    max_document_chars: int | None = None
+    annotation: AnnotationConfig = Field(default_factory=AnnotationConfig)
+
+    @property
+    def max_reasks(self) -> int:
+        return self.annotation.max_reasks
+
+    @property
+    def forced(self) -> bool:
+        """Whether the score is chosen from the model's probabilities (`score_mode: forced`)."""
+        return self.annotation.score_mode == "forced"
 
     @property
     def inputs(self) -> list[str]:
@@ -108,7 +121,7 @@ class AnnotateRelevance(_DomainAware):
             for candidate in row["candidates"] or ()
         ]
         judged = self.ask(judgements) if judgements else []
-        if self.score_mode == "forced":
+        if self.forced:
             judged = self.force_scores(judged)
         by_query: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for judgement in judged:
@@ -144,16 +157,16 @@ class AnnotateRelevance(_DomainAware):
             query_type=domain.query_type,
             doc_type=domain.doc_type,
             query=row["query"],
-            document=truncate(row["doc_text"], self.max_document_chars),
+            document=truncate(row["doc_text"], self.annotation.max_document_chars),
         )
 
     def parse(self, text: str, row: dict[str, Any]) -> tuple[Any, str | None]:
-        if self.score_mode == "forced":
+        if self.forced:
             return text, None
         return parse_relevance(text)
 
     def accept(self, row: dict[str, Any], value: Any, text: str) -> dict[str, Any]:
-        if self.score_mode == "forced":
+        if self.forced:
             return {"relevance_analysis": text}  # scored in `process`, for the whole batch at once
         return {
             "relevance_score": value,

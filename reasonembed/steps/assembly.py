@@ -3,7 +3,8 @@
 `AssembleSamples` is an ordinary per-row step (memory bounded by its batch): each query row,
 with its judged `candidates`, becomes a `raw` sample passed through the quality filters
 (`reasonembed.quality.filters.filter_sample`: source duplicates removed, BRIGHT gold candidates
-counted or removed, score >= the positive threshold positive, the rest negative, metrics filled).
+counted or removed, score >= `quality.min_positive_score` positive (FactoryConfig keeps it equal to
+`annotation.positive_threshold`), the rest negative, metrics filled).
 
 Every input row yields exactly one record (LEAF_COLUMNS), whatever happened to it, so the output
 folder writer (`reasonembed.output_writer`) can count the whole funnel from this step alone:
@@ -40,7 +41,6 @@ from reasonembed.records import USAGE_FIELDS, USAGE_STAGES
 from reasonembed.steps.llm_task import is_rejected
 from reasonembed.textnorm import stable_hash
 
-QUERY_LEVEL_STAGES = ("domain_filter", "query", "reasoning", "query_filter", "mining")
 # query-level quality columns written by the query filter and the mining step
 QUERY_QUALITY_COLUMNS = (
     tv.TRIVIALITY_SOURCE_COPY_CHARS,
@@ -96,12 +96,10 @@ def rejection_entry(
 
 
 class AssembleSamples(Step):
-    positive_threshold: int = Field(default=3, ge=2, le=5)
-    quality: dict[str, Any] = Field(default_factory=dict)
+    quality: TrivialityConfig = Field(default_factory=TrivialityConfig)
     bright: str | None = None
     config_hash: str = ""
 
-    _filters: TrivialityConfig | None = PrivateAttr(default=None)
     _bright_gold: dict[str, set[str]] | None = PrivateAttr(default=None)
 
     @property
@@ -114,9 +112,6 @@ class AssembleSamples(Step):
 
     def load(self) -> None:
         super().load()
-        self._filters = TrivialityConfig.model_validate(
-            {**self.quality, "min_positive_score": self.positive_threshold}
-        )
         if self.bright:
             from reasonembed.bright.data import load_bright_gold_ids
 
@@ -153,7 +148,7 @@ class AssembleSamples(Step):
             deferred = [entry for entry in unjudged if entry["kind"] == DEFERRED_KIND]
             return {**keys, "status": "deferred", "sample": "", "rejections": _dumps(deferred)}
         sample = self.assemble(row)
-        outcome = filter_sample(sample, self._filters, self._bright_gold)
+        outcome = filter_sample(sample, self.quality, self._bright_gold)
         checked = {
             **outcome.checked,
             "candidate_removals": json.dumps(dict(outcome.removed), sort_keys=True),

@@ -27,7 +27,8 @@ NOT_SAMPLED = "not sampled: the domain's max_seeds already passed the domain fil
 class FilterDomain(_DomainAware):
     stage: str = "domain_filter"
     template_name: str = "domain_filter"
-    max_new_tokens: int = 4
+    max_reasks: int = Field(default=2, ge=0)
+    max_new_tokens: int | None = 4
     seed_quota: dict[str, int] = Field(
         default_factory=dict, description="domain -> seeds to keep (none: keep every pass)"
     )

@@ -34,8 +34,9 @@ def reject(row: dict[str, Any], stage: str, kind: str, reason: str) -> dict[str,
 
 
 class ReMixerLLMTask(Task):
-    """Base of the LLM steps. Subclasses set `stage`, `template_name`, and implement
-    `render(row)`, `parse(text, row) -> (value, error)` and `accept(row, value, text) -> dict`."""
+    """Base of the LLM steps. Subclasses set `stage`, `template_name`, provide `max_reasks` (a
+    field, or a property reading their config block), and implement `render(row)`,
+    `parse(text, row) -> (value, error)` and `accept(row, value, text) -> dict`."""
 
     stage: str = ""
     template_name: str = ""
@@ -44,8 +45,9 @@ class ReMixerLLMTask(Task):
         description="The template's text (filled from reasonembed/prompts at construction): part "
         "of the step's signature, so editing a template invalidates this step's cached outputs.",
     )
-    max_reasks: int = Field(default=2, ge=0)
-    max_new_tokens: int = Field(default=512, ge=1)
+    max_new_tokens: int | None = Field(
+        default=None, ge=1, description="None: the LLM's own (its role's `max_new_tokens`)"
+    )
 
     @model_validator(mode="after")
     def _fill_prompt_template(self) -> "ReMixerLLMTask":

@@ -1,6 +1,7 @@
 """Candidate mining over each domain's WHOLE corpus, with the source document removed.
 
-For each query: dense retrieval through the shared layer (`Instruct: {instruction}\\nQuery:
+Settings: the config's `mining` block (MiningConfig) and, for the source-copy and lexical
+signals, its `quality` block. For each query: dense retrieval through the shared layer (`Instruct: {instruction}\\nQuery:
 {query}` on the query side, inner product), `search_top_k` searched; every document that IS the
 source (same doc_id, same normalised text under another id, or, when `near_duplicate_cosine` is
 set, cosine >= it with the source: a near copy) is removed; the first `n_candidates` are kept,
@@ -14,7 +15,7 @@ memory-mapped Arrow file (texts are read back per candidate, never all held), it
 live in the embedding cache as float16 shards of `shard_docs` documents (encoded once, by
 `encode_workers` processes when asked; a killed run keeps finished shards), and the exact
 search maps one shard at a time (memory: one shard plus the running top-k), with results
-equal to one exact index over the whole corpus (score desc, then row asc). `index_kind` "ivf"
+equal to one exact index over the whole corpus (score desc, then row asc). `index` "ivf"
 or "hnsw" searches a FAISS approximate index built from the shards instead; a share
 `recall_sample_rate` of the queries (chosen by a hash of the query text) is also searched
 exactly, and their recall@100 lands in `mining_index_recall_at_100` (null for the others, and
@@ -34,18 +35,19 @@ import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from distilabel.steps import Step, StepInput
 from distilabel.typing import StepOutput
 from pydantic import Field, PrivateAttr
 
-from reasonembed.config import DomainRun
+from reasonembed.config import DomainRun, MiningConfig
 from reasonembed.corpus import iter_documents
 from reasonembed.forking import DEFAULT_STEP_TORCH_THREADS, limit_torch_threads
 from reasonembed.logs import quiet_third_party_loggers
 from reasonembed.quality import triviality as tv
+from reasonembed.quality.filters import TrivialityConfig
 from reasonembed.retrieval.cache import EmbeddingCache
 from reasonembed.retrieval.sharded import (
     ApproximateIndex,
@@ -90,26 +92,16 @@ class _DomainIndex:
 
 
 class MineCandidates(Step):
-    domain_runs: list[dict[str, Any]]
-    retriever: str = "minilm"
-    pooling: str = "auto"
-    max_length: int | None = None
-    trust_remote_code: bool = False
-    dtype: str | None = None
-    search_top_k: int = Field(default=1000, ge=1)
-    n_candidates: int = Field(default=100, ge=1)
-    encode_batch_size: int = Field(default=32, ge=1)
+    """`mining`: the config's block (retriever, index, sizes); `quality`: the triviality block
+    (`lexical_top_k` BM25 hits kept for the lexical filter; `near_duplicate_cosine` when
+    `drop_source_duplicates`); `embedding_cache_dir` None: a scratch folder removed on unload;
+    `source_ranks` False: no BM25 index (the source's BM25 rank and top ids stay None)."""
+
+    domain_runs: list[DomainRun]
+    mining: MiningConfig = Field(default_factory=MiningConfig)
+    quality: TrivialityConfig = Field(default_factory=TrivialityConfig)
     embedding_cache_dir: str | None = None
-    index_kind: Literal["exact", "ivf", "hnsw"] = "exact"
-    shard_docs: int = Field(default=65536, ge=1)
-    nlist: int | None = Field(default=None, ge=1)
-    nprobe: int = Field(default=32, ge=1)
-    ef_search: int = Field(default=128, ge=1)
-    recall_sample_rate: float = Field(default=0.1, ge=0, le=1)
-    encode_workers: int = Field(default=1, ge=1)
     source_ranks: bool = True
-    bm25_top_k: int = Field(default=10, ge=1)
-    near_duplicate_cosine: float | None = Field(default=0.95, gt=0, le=1)
     torch_threads: int = Field(default=DEFAULT_STEP_TORCH_THREADS, ge=1)
 
     _encoder: Any = PrivateAttr(default=None)
@@ -118,6 +110,12 @@ class MineCandidates(Step):
     _documents_encoded: int = PrivateAttr(default=0)
     _documents_reused: int = PrivateAttr(default=0)
     _recalls: dict[str, list[float]] = PrivateAttr(default_factory=dict)
+
+    @property
+    def near_duplicate_cosine(self) -> float | None:
+        """Cosine with the source at or above which a candidate is a near copy (None: off)."""
+        quality = self.quality
+        return quality.near_duplicate_cosine if quality.drop_source_duplicates else None
 
     @property
     def inputs(self) -> list[str]:
@@ -134,30 +132,30 @@ class MineCandidates(Step):
         quiet_third_party_loggers()  # bm25s and faiss log at INFO/DEBUG in this step's process
 
         limit_torch_threads(self.torch_threads)
+        mining = self.mining
         settings = {
-            "model_name_or_path": self.retriever,
-            "pooling": self.pooling,
-            "max_length": self.max_length,
-            "dtype": self.dtype,
-            "trust_remote_code": self.trust_remote_code,
+            "model_name_or_path": mining.retriever,
+            "pooling": mining.pooling,
+            "max_length": mining.max_length,
+            "dtype": mining.dtype,
+            "trust_remote_code": mining.trust_remote_code,
         }
         self._encoder = Encoder(**settings)
         root = self.embedding_cache_dir
         if root is None:
             self._scratch = root = tempfile.mkdtemp(prefix="reasonembed-mining-")
         cache = EmbeddingCache(root, self._encoder.fingerprint)
-        for entry in self.domain_runs:
-            run = DomainRun.model_validate(entry)
+        for run in self.domain_runs:
             documents = (
                 (doc_id, text) for doc_id, text, _ in iter_documents(run.corpus, run.domain)
             )
-            store = CorpusStore.write(documents, Path(root) / "corpora", self.shard_docs)
+            store = CorpusStore.write(documents, Path(root) / "corpora", mining.shard_docs)
             encoded, reused = encode_corpus(
                 store,
                 self._encoder,
                 cache,
-                batch_size=self.encode_batch_size,
-                workers=self.encode_workers,
+                batch_size=mining.encode_batch_size,
+                workers=mining.encode_workers,
                 encoder_settings=settings,
                 torch_threads=self.torch_threads,
             )
@@ -165,9 +163,9 @@ class MineCandidates(Step):
             self._documents_reused += reused
             exact = ShardedIndex(cache, store.shards, self._encoder.dim)
             approximate = None
-            if self.index_kind != "exact":
+            if mining.index != "exact":
                 approximate = ApproximateIndex.build(
-                    exact, self.index_kind, self.nlist, self.nprobe, self.ef_search
+                    exact, mining.index, mining.nlist, mining.nprobe, mining.ef_search
                 )
             bm25 = None
             if self.source_ranks:
@@ -178,8 +176,8 @@ class MineCandidates(Step):
         self._logger.info(
             "mining index ready (%s, %d-document shards): %s; embeddings: %d documents reused, "
             "%d encoded",
-            self.index_kind,
-            self.shard_docs,
+            mining.index,
+            mining.shard_docs,
             {name: len(index.store) for name, index in self._indexes.items()},
             self._documents_reused,
             self._documents_encoded,
@@ -227,7 +225,7 @@ class MineCandidates(Step):
             measured.extend(value for value in recalls if value is not None)
             self._logger.info(
                 "%s index recall@%d for %s: %.4f over %d sampled queries so far",
-                self.index_kind,
+                self.mining.index,
                 RECALL_K,
                 domain,
                 float(np.mean(measured)),
@@ -265,8 +263,8 @@ class MineCandidates(Step):
                 kept = [pair for position, pair in enumerate(kept) if position not in duplicates]
                 texts = [text for position, text in enumerate(texts) if position not in duplicates]
                 removed += len(duplicates)
-            kept = kept[: self.n_candidates]
-            texts = texts[: self.n_candidates] if texts is not None else None
+            kept = kept[: self.mining.n_candidates]
+            texts = texts[: self.mining.n_candidates] if texts is not None else None
             if texts is None:
                 texts = index.store.texts([hit for hit, _, _ in kept])
             quality = {
@@ -292,7 +290,7 @@ class MineCandidates(Step):
                             zip(kept, texts, strict=True), start=1
                         )
                     ],
-                    "retriever_model": self.retriever,
+                    "retriever_model": self.mining.retriever,
                     "source_copies_removed": removed,
                     tv.TRIVIALITY_SOURCE_DUPLICATE_IDS: duplicate_ids,
                     **quality,
@@ -310,13 +308,12 @@ class MineCandidates(Step):
     ) -> tuple[np.ndarray, np.ndarray, list[int | None], list[float | None]]:
         """(scores, rows) of the top `search_top_k` per query, the source's dense rank (see the
         module docstring) and the recall@100 of the approximate index (None: not measured)."""
+        top_k = self.mining.search_top_k
         rank_rows = source_rows if self.source_ranks else None
         if index.approximate is None:
-            scores, hits, ranks = index.exact.search_and_rank(
-                query_vectors, self.search_top_k, rank_rows
-            )
+            scores, hits, ranks = index.exact.search_and_rank(query_vectors, top_k, rank_rows)
             return scores, hits, ranks, [None] * len(rows)
-        scores, hits = index.approximate.search(query_vectors, self.search_top_k)
+        scores, hits = index.approximate.search(query_vectors, top_k)
         ranks: list[int | None] = [None] * len(rows)
         if self.source_ranks:
             for number, source_row in enumerate(source_rows):
@@ -327,7 +324,7 @@ class MineCandidates(Step):
         sampled = [
             number
             for number, row in enumerate(rows)
-            if in_recall_sample(row["query"], self.recall_sample_rate)
+            if in_recall_sample(row["query"], self.mining.recall_sample_rate)
         ]
         if sampled:
             _, exact_hits, exact_ranks = index.exact.search_and_rank(
@@ -337,7 +334,7 @@ class MineCandidates(Step):
             )
             found = (
                 hits[sampled]
-                if self.search_top_k >= RECALL_K
+                if top_k >= RECALL_K
                 else index.approximate.search(query_vectors[sampled], RECALL_K)[1]
             )
             for number, recall, rank in zip(
@@ -361,7 +358,7 @@ class MineCandidates(Step):
         """The source's 1-based BM25 rank over the whole corpus (None when it is not in the
         corpus) and the query's top BM25 doc ids (for the lexical-triviality filter)."""
         scores = index.bm25.scores(row["query"])
-        k = min(self.bm25_top_k, len(scores))
+        k = min(self.quality.lexical_top_k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
         return {
@@ -384,6 +381,6 @@ class MineCandidates(Step):
             vectors[positions] = encoder.encode_queries(
                 [rows[position]["query"] for position in positions],
                 instruction,
-                batch_size=self.encode_batch_size,
+                batch_size=self.mining.encode_batch_size,
             )
         return vectors

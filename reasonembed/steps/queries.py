@@ -1,7 +1,7 @@
 """Conditioned query generation and the reasoning-augmented query q'.
 
-`GenerateQueries` samples, per seed, a target length and an education level (weights from the
-config; seeded by the sampling seed and the source doc id, so the same seed gives the same
+`GenerateQueries` samples, per seed, a target length and an education level (weights from
+`query_generation`, the config's block; seeded by the sampling seed and the source doc id, so the same seed gives the same
 prompts) and writes one query in the domain's form. Answers that are empty, too short, or refer
 back to the passage are re-asked, then quarantined.
 
@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import Field, PrivateAttr
 
+from reasonembed.config import QueryGenerationConfig
 from reasonembed.domains import Domain, DomainRegistry
 from reasonembed.steps.llm_task import REJECTION_COLUMNS, ReMixerLLMTask
 
@@ -47,24 +48,29 @@ def query_problem(text: str) -> str | None:
 
 
 class _DomainAware(ReMixerLLMTask):
-    custom_domains: list[dict[str, Any]] = Field(default_factory=list)
+    custom_domains: list[Domain] = Field(default_factory=list)
 
     _registry: DomainRegistry | None = PrivateAttr(default=None)
 
     def domain(self, name: str) -> Domain:
         """The named domain (built-in or custom); the registry is built once per step."""
         if self._registry is None:
-            custom = [Domain.model_validate(entry) for entry in self.custom_domains]
-            self._registry = DomainRegistry(custom)
+            self._registry = DomainRegistry(self.custom_domains)
         return self._registry.get(name)
 
 
-class GenerateQueries(_DomainAware):
+class _QueryStep(_DomainAware):
+    query_generation: QueryGenerationConfig = Field(default_factory=QueryGenerationConfig)
+
+    @property
+    def max_reasks(self) -> int:
+        return self.query_generation.max_reasks
+
+
+class GenerateQueries(_QueryStep):
     stage: str = "query"
     template_name: str = "query_generation"
     sampling_seed: int = 42
-    length_weights: dict[str, int]
-    education_weights: dict[str, int]
 
     @property
     def inputs(self) -> list[str]:
@@ -84,8 +90,9 @@ class GenerateQueries(_DomainAware):
 
     def conditions(self, row: dict[str, Any]) -> tuple[str, str]:
         rng = random.Random(f"{self.sampling_seed}:{row['domain']}:{row['source_doc_id']}")
-        return weighted_choice(rng, self.length_weights), weighted_choice(
-            rng, self.education_weights
+        settings = self.query_generation
+        return weighted_choice(rng, settings.length_weights), weighted_choice(
+            rng, settings.education_weights
         )
 
     def render(self, row: dict[str, Any]) -> str:
@@ -122,7 +129,7 @@ class GenerateQueries(_DomainAware):
         }
 
 
-class GenerateReasoningQueries(_DomainAware):
+class GenerateReasoningQueries(_QueryStep):
     stage: str = "reasoning"
     template_name: str = "reasoning_query"
 

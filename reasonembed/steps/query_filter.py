@@ -30,10 +30,9 @@ COPY_COLUMNS = [
 
 
 class FilterQueries(Step):
-    quality: dict[str, Any] = Field(default_factory=dict)
+    quality: TrivialityConfig = Field(default_factory=TrivialityConfig)
     bright: str | None = None
 
-    _config: TrivialityConfig | None = PrivateAttr(default=None)
     _decontaminator: Any = PrivateAttr(default=None)
 
     @property
@@ -46,12 +45,11 @@ class FilterQueries(Step):
 
     def load(self) -> None:
         super().load()
-        self._config = TrivialityConfig.model_validate(self.quality)
-        if self.bright and self._config.decontaminate:
+        if self.bright and self.quality.decontaminate:
             from reasonembed.bright.data import load_bright_queries
 
             queries, ids = load_bright_queries(self.bright)
-            self._decontaminator = make_decontaminator(self._config, queries, ids)
+            self._decontaminator = make_decontaminator(self.quality, queries, ids)
             self._logger.info("decontamination against %d BRIGHT test queries", len(queries))
 
     def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]
@@ -63,7 +61,7 @@ class FilterQueries(Step):
             for index, row in zip(live, checked, strict=True):
                 rows[index] = row
         for index in live:
-            reason = query_drop_reason(rows[index], self._config)
+            reason = query_drop_reason(rows[index], self.quality)
             if reason is not None:
                 rows[index] = reject(rows[index], "query_filter", "drop", reason)
         yield rows

@@ -16,7 +16,6 @@ import random
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from distilabel.steps import GeneratorStep
 from distilabel.typing import GeneratorStepOutput
@@ -102,15 +101,14 @@ def select_seeds(
 class SelectSeeds(GeneratorStep):
     """Loads each domain's corpus and yields its seeds (see module docstring).
 
-    `domain_runs` and `seed_settings` are the `domains` and `seeds` blocks of a FactoryConfig,
-    as plain data so the step serialises into pipeline.yaml. `seeds_file`: a JSONL of seed rows
-    already selected from these settings (`reasonembed generate` selects them while validating
-    the corpora, before any LLM call, and passes them here rather than reading every corpus
-    again); None: select them here.
+    `domain_runs` and `seeds` are the `domains` and `seeds` blocks of a FactoryConfig.
+    `seeds_file`: a JSONL of seed rows already selected from these settings (`reasonembed
+    generate` selects them while validating the corpora, before any LLM call, and passes them
+    here rather than reading every corpus again); None: select them here.
     """
 
-    domain_runs: list[dict[str, Any]]
-    seed_settings: dict[str, Any] = Field(default_factory=dict)
+    domain_runs: list[DomainRun]
+    seeds: SeedConfig = Field(default_factory=SeedConfig)
     sampling_seed: int = 42
     bright: str | None = None
     seeds_file: str | None = None
@@ -124,14 +122,12 @@ class SelectSeeds(GeneratorStep):
         if self.seeds_file:
             with open(self.seeds_file, encoding="utf-8") as handle:
                 return [json.loads(line) for line in handle if line.strip()]
-        settings = SeedConfig.model_validate(self.seed_settings)
         rows: list[dict[str, str]] = []
-        for entry in self.domain_runs:
-            run = DomainRun.model_validate(entry)
+        for run in self.domain_runs:
             corpus = load_corpus(run.corpus, run.domain)
             rows.extend(
                 select_seeds(
-                    corpus, run, settings, self.sampling_seed, self.bright, self.oversample
+                    corpus, run, self.seeds, self.sampling_seed, self.bright, self.oversample
                 )[0]
             )
         return rows

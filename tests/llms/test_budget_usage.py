@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reasonembed.config import parse_config
+from reasonembed.config import QueryGenerationConfig, parse_config
 from reasonembed.llms import build_llm
 from reasonembed.llms.budget import Budget
 from reasonembed.llms.usage import begin_run, usage_report
@@ -17,6 +17,8 @@ from reasonembed.run_state import (
 )
 from reasonembed.steps.queries import GenerateReasoningQueries
 from tests.support.llms import ScriptedLLM
+
+NO_REASKS = QueryGenerationConfig(max_reasks=0)
 
 
 def _llm(tmp_path, **fields) -> ScriptedLLM:
@@ -53,7 +55,9 @@ def test_budget_arithmetic():
 
 def test_usage_is_accounted_per_row_stage_and_role(tmp_path, monkeypatch):
     monkeypatch.setenv("REASONEMBED_RUN_ID", "run-a")
-    step = GenerateReasoningQueries(name="reasoning", llm=_llm(tmp_path), max_reasks=0)
+    step = GenerateReasoningQueries(
+        name="reasoning", llm=_llm(tmp_path), query_generation=NO_REASKS
+    )
     step.load()
     rows = next(step.process(_rows(3)))
     assert [row["reasoning_prompt_tokens"] for row in rows] == [10, 10, 10]
@@ -72,7 +76,9 @@ def test_budget_defers_then_next_run_continues_without_paying_twice(tmp_path, mo
     monkeypatch.delenv("REASONEMBED_RUN_ID", raising=False)
     run1 = begin_run()
     llm = _llm(tmp_path, budget_max_tokens=40)  # 15 tokens per request
-    step = GenerateReasoningQueries(name="reasoning", llm=llm, max_reasks=0, input_batch_size=2)
+    step = GenerateReasoningQueries(
+        name="reasoning", llm=llm, query_generation=NO_REASKS, input_batch_size=2
+    )
     step.load()
     batches = [_rows(6)[i : i + 2] for i in range(0, 6, 2)]
     out = [row for batch in batches for row in next(step.process(batch))]
@@ -89,7 +95,7 @@ def test_budget_defers_then_next_run_continues_without_paying_twice(tmp_path, mo
     run2 = begin_run()
     assert run2 != run1
     llm2 = _llm(tmp_path, budget_max_tokens=40)
-    step2 = GenerateReasoningQueries(name="reasoning", llm=llm2, max_reasks=0)
+    step2 = GenerateReasoningQueries(name="reasoning", llm=llm2, query_generation=NO_REASKS)
     step2.load()
     out2 = [row for batch in batches for row in next(step2.process(batch))]
     assert [row["rejected_kind"] for row in out2] == [None] * 6

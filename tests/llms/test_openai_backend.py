@@ -8,6 +8,7 @@ import sqlite3
 import pytest
 import yaml
 
+from reasonembed.config import QueryGenerationConfig
 from reasonembed.llms.openai_compat import OpenAICompatibleLLM
 from reasonembed.llms.usage import usage_report
 from reasonembed.steps.queries import GenerateReasoningQueries
@@ -95,7 +96,12 @@ def test_step_under_faults_gives_no_row_none(llm_server, tmp_path):
         llm = make_llm(
             llm_server, [proxy.url], tmp_path, load=False, max_new_tokens=6, timeout_s=120
         )
-        step = GenerateReasoningQueries(name="reasoning", llm=llm, max_reasks=0, max_new_tokens=6)
+        step = GenerateReasoningQueries(
+            name="reasoning",
+            llm=llm,
+            query_generation=QueryGenerationConfig(max_reasks=0),
+            max_new_tokens=6,
+        )
         step.load()
         out = next(step.process(rows))
         assert len(out) == 2

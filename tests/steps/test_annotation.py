@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from reasonembed.config import AnnotationConfig
 from reasonembed.steps.annotation import AnnotateRelevance, parse_relevance, truncate
 from reasonembed.steps.assembly import AssembleSamples
 from tests.support.llms import ScriptedLLM
@@ -75,7 +76,7 @@ def test_unparseable_answer_is_reasked_then_quarantined_and_never_a_label():
             "still no tag",  # d2, attempt 1: quarantined
         ],
     )
-    step = AnnotateRelevance(name="annotate", llm=llm, max_reasks=1)
+    step = AnnotateRelevance(name="annotate", llm=llm, annotation=AnnotationConfig(max_reasks=1))
     step.load()
     [row] = next(step.process([_query_row("d1", "d2", "d3")]))
     by_doc = {candidate["doc_id"]: candidate for candidate in row["candidates"]}

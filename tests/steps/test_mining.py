@@ -3,8 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from reasonembed.config import DomainRun
+from reasonembed.config import DomainRun, MiningConfig
 from reasonembed.corpus import CorpusSource
+from reasonembed.quality.filters import TrivialityConfig
 from reasonembed.retrieval.index import DenseIndex
 from reasonembed.steps.mining import RECALL_COLUMN, MineCandidates
 from tests.support.factory_inputs import DOCS, HEAP_TEXT, write_corpus
@@ -16,13 +17,18 @@ WORDS = (
 ).split()
 
 
-def _step(corpus, cache, **settings) -> MineCandidates:
+def _step(corpus, cache, name="mine", near_duplicate_cosine=None, **mining) -> MineCandidates:
+    """`mining`: MiningConfig fields; `near_duplicate_cosine`: the quality block's (default)."""
     run = DomainRun(domain="leetcode", corpus=CorpusSource(path=str(corpus)))
+    quality = (
+        {} if near_duplicate_cosine is None else {"near_duplicate_cosine": near_duplicate_cosine}
+    )
     step = MineCandidates(
-        name=settings.pop("name", "mine"),
-        domain_runs=[run.model_dump(mode="json")],
+        name=name,
+        domain_runs=[run],
+        mining=MiningConfig(**mining),
+        quality=TrivialityConfig(**quality),
         embedding_cache_dir=str(cache),
-        **settings,
     )
     step.load()
     return step
@@ -172,7 +178,7 @@ def test_approximate_index_reports_its_recall(tmp_path, kind):
     approximate = _step(
         corpus,
         tmp_path / "emb",
-        index_kind=kind,
+        index=kind,
         nprobe=1000,  # every list: exhaustive, so recall is 1
         recall_sample_rate=1.0,
         name="approximate",
@@ -194,7 +200,7 @@ def test_approximate_index_reports_its_recall(tmp_path, kind):
     narrow = _step(
         corpus,
         tmp_path / "emb",
-        index_kind=kind,
+        index=kind,
         nprobe=1,
         ef_search=1,
         recall_sample_rate=0.0,

@@ -1,5 +1,6 @@
 import pytest
 
+from reasonembed.config import QueryGenerationConfig
 from reasonembed.steps.queries import GenerateQueries, query_problem
 from tests.support.factory_inputs import HEAP_TEXT
 from tests.support.llms import ScriptedLLM
@@ -11,7 +12,12 @@ WEIGHTS = {
 
 
 def _step(seed: int) -> GenerateQueries:
-    return GenerateQueries(name="q", llm=ScriptedLLM(model="none"), sampling_seed=seed, **WEIGHTS)
+    return GenerateQueries(
+        name="q",
+        llm=ScriptedLLM(model="none"),
+        sampling_seed=seed,
+        query_generation=QueryGenerationConfig(**WEIGHTS),
+    )
 
 
 def _seed_row(doc_id: str) -> dict:
@@ -56,7 +62,9 @@ def test_a_query_referring_to_the_passage_is_reasked_then_quarantined():
             "This text says heaps are useful ok.",
         ],
     )
-    step = GenerateQueries(name="q", llm=llm, max_reasks=1, **WEIGHTS)
+    step = GenerateQueries(
+        name="q", llm=llm, query_generation=QueryGenerationConfig(max_reasks=1, **WEIGHTS)
+    )
     step.load()
     row = next(step.process([_seed_row("heap")]))[0]
     assert row["query"] is None
