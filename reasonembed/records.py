@@ -1,4 +1,4 @@
-"""Column names and schemas of every stage (DESIGN.md section 3). Column names are API.
+"""Column names and schemas of every stage. Column names are API.
 
 Stage rows (inside the distilabel pipeline):
     corpus document   doc_id, text, domain[, title]
@@ -121,9 +121,6 @@ REASONEMBED_COLUMNS = (
     "train_group_size",
     "batch_size",
 )
-FLAGEMBEDDING_COLUMNS = ("query", "pos", "neg", "pos_scores", "neg_scores", "prompt", "type")
-SENTENCE_TRANSFORMERS_ANCHOR = "anchor"
-SENTENCE_TRANSFORMERS_POSITIVE = "positive"
 
 CONFIG_NAMES = ("raw", "reasonembed", "flagembedding", "sentence-transformers")
 CONFIG_FORMATS = {

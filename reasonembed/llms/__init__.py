@@ -1,4 +1,4 @@
-"""LLM backends (DESIGN.md section 4): `local`, `openai`, `vllm`, built from an `LLMConfig`."""
+"""LLM backends `local`, `openai`, `vllm`, built from an `LLMConfig`."""
 
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ from reasonembed.quality.decontamination import words
 from reasonembed.textnorm import normalized_text_hash
 
 SOURCE_NGRAM = 5
-DEFAULT_POSITIVE_SCORE = 3  # relevance_score >= 3 is a positive (DESIGN.md, assembly)
+DEFAULT_POSITIVE_SCORE = 3  # relevance_score >= 3 is a positive, 1-2 a negative (the paper)
 DEFAULT_NEAR_DUPLICATE_COSINE = 0.95
 
 TRIVIALITY_SOURCE_COPY_CHARS = "triviality_source_copy_chars"

@@ -1,6 +1,6 @@
 """The Redapter training loop: `train(TrainConfig) -> Path` (the folder of the trained model).
 
-One step (DESIGN.md section 1):
+One step (Redapter, as the ReasonEmbed paper publishes it):
 1. take a global batch drawn from one domain (`data.plan_batches`): batch_size x batch_scale
    queries of that domain (batch_scale 8 = the paper's 8 GPUs), the same for any number of
    processes; each process takes an equal share;

@@ -1,6 +1,6 @@
 """The Redapter loss: InfoNCE per sample, reasoning intensity, RI-weighted mean.
 
-Contracts (DESIGN.md section 1, as published):
+Contracts (as the ReasonEmbed paper publishes them):
 - `infonce_per_sample(q, p, positive_index, temperature)`: `q` [n, d] query embeddings, `p`
   [m, d] passage embeddings (both L2-normalised, so q·p is the cosine similarity),
   `positive_index` [n] long, the row of `p` holding query i's positive; every other passage is

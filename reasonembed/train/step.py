@@ -1,6 +1,6 @@
 """One Redapter step: loss of a global batch and its gradient, with or without accumulation.
 
-The loss (DESIGN.md section 1) is a function of the global batch's embeddings only:
+The loss (Redapter, as the ReasonEmbed paper publishes it) is a function of the global batch's embeddings only:
 `batch_loss(q, p, q_prime, ...)` takes the L2-normalised query, passage and (for RI) reasoning-
 query embeddings of the WHOLE global batch: mean InfoNCE, or RI-weighted InfoNCE with
 RI = clamp(L(q)/(L(q')+1e-6), 0, clamp) from q' against the same detached passages and weights

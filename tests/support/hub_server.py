@@ -1,4 +1,5 @@
-"""A Hub-API-compatible HTTP server on 127.0.0.1, for tests and benchmarks (DESIGN.md section 8).
+"""A Hub-API-compatible HTTP server on 127.0.0.1, for tests and benchmarks (the routes
+huggingface_hub and datasets call).
 
 `HubServer` is the storage model (`hub_store`: repos, atomic commits, tags, blobs, fault
 switches) served over HTTP by `hub_routes` in a background thread. It records `request_log`
