@@ -1,6 +1,6 @@
 """Mining benchmarks.
 
-`scale`: mining beyond memory (reasonembed.retrieval.sharded). A generated corpus of clustered
+`scale`: mining beyond memory (reasonembed.retrieval: corpus_store, sharded, approximate). A generated corpus of clustered
 unit vectors is written as float16 shards; for each shard size a child process whose address
 space is capped (RLIMIT_AS) below the corpus's float32 size, and below its float16 size, runs
 the exact shard-by-shard search (top 1,000 and the source's rank, as mining does), with 1 and N
@@ -175,7 +175,7 @@ def corpus_rows(start: int, stop: int, dim: int) -> np.ndarray:
 
 def write_shards(cache, n_docs: int, dim: int, shard_docs: int) -> list:
     """The corpus as float16 shards of `shard_docs` (generated a shard at a time)."""
-    from reasonembed.retrieval.sharded import Shard
+    from reasonembed.retrieval.corpus_store import Shard
 
     shards = []
     for start in range(0, n_docs, shard_docs):
@@ -189,7 +189,8 @@ def write_shards(cache, n_docs: int, dim: int, shard_docs: int) -> list:
 def search_child(args: argparse.Namespace) -> None:
     """Runs in a child process: cap the address space, then search exactly over the shards."""
     from reasonembed.retrieval.cache import EmbeddingCache
-    from reasonembed.retrieval.sharded import Shard, ShardedIndex
+    from reasonembed.retrieval.corpus_store import Shard
+    from reasonembed.retrieval.sharded import ShardedIndex
 
     folder = Path(args.folder)
     shards = [Shard(*entry) for entry in json.loads((folder / "shards.json").read_text())]
@@ -241,7 +242,8 @@ def run_search_child(folder: Path, memory_mb: int, threads: int) -> dict:
 def encode_speed(n_docs: int, workers: int, shard_docs: int, folder: Path) -> float:
     """Documents per second encoding a corpus of real sentences into shards (MiniLM)."""
     from reasonembed.retrieval import EmbeddingCache, Encoder
-    from reasonembed.retrieval.sharded import CorpusStore, encode_corpus
+    from reasonembed.retrieval.corpus_store import CorpusStore
+    from reasonembed.retrieval.sharded import encode_corpus
 
     texts = synthetic_corpus(n_docs, seed=workers)
     store = CorpusStore.write(
@@ -259,8 +261,9 @@ def encode_speed(n_docs: int, workers: int, shard_docs: int, folder: Path) -> fl
 
 
 def approximate_recall(n_docs: int, dim: int, n_queries: int, folder: Path) -> list[tuple]:
+    from reasonembed.retrieval.approximate import ApproximateIndex, recall_at_k
     from reasonembed.retrieval.cache import EmbeddingCache
-    from reasonembed.retrieval.sharded import ApproximateIndex, ShardedIndex, recall_at_k
+    from reasonembed.retrieval.sharded import ShardedIndex
 
     cache = EmbeddingCache(folder, "ann")
     exact = ShardedIndex(cache, write_shards(cache, n_docs, dim, 65536), dim)

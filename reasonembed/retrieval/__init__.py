@@ -9,9 +9,10 @@ Mining, triviality metrics, the evaluator and the trainer all go through here:
 - `cache.EmbeddingCache` / `encoder.CachedEncoder`: embeddings keyed by model and text hash
   (texts one by one, or whole corpus shards as memory-mapped float16).
 - `index.DenseIndex`: exact inner-product search, deterministic (score desc, then row asc).
-- `sharded`: corpora larger than memory: a memory-mapped corpus store, float16 shards encoded
-  by one or several workers, exact search shard by shard (`ShardedIndex`), and FAISS IVF /
-  HNSW approximate search (`ApproximateIndex`) with its recall against exact search.
+- corpora larger than memory: `corpus_store.CorpusStore` (a memory-mapped corpus cut into
+  shards), `sharded` (float16 shards encoded by one or several workers, exact search shard by
+  shard: `ShardedIndex`) and `approximate` (FAISS IVF / HNSW search: `ApproximateIndex`, with
+  its recall against exact search).
 - `bm25.BM25Index`: BRIGHT's BM25 (bm25s + PyStemmer, k1=0.9, b=0.4).
 
 Names are imported on first use, so `reasonembed.retrieval.index` or `.sharded` can be used
@@ -24,10 +25,10 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "ApproximateIndex": "sharded",
+    "ApproximateIndex": "approximate",
     "BM25Index": "bm25",
     "CachedEncoder": "encoder",
-    "CorpusStore": "sharded",
+    "CorpusStore": "corpus_store",
     "DenseIndex": "index",
     "EmbeddingCache": "cache",
     "Encoder": "encoder",

@@ -48,15 +48,10 @@ from reasonembed.forking import DEFAULT_STEP_TORCH_THREADS, limit_torch_threads
 from reasonembed.logs import quiet_third_party_loggers
 from reasonembed.quality import triviality as tv
 from reasonembed.quality.filters import TrivialityConfig
+from reasonembed.retrieval.approximate import ApproximateIndex, recall_at_k
 from reasonembed.retrieval.cache import EmbeddingCache
-from reasonembed.retrieval.sharded import (
-    ApproximateIndex,
-    CorpusStore,
-    ShardedIndex,
-    encode_corpus,
-    recall_at_k,
-    text_key,
-)
+from reasonembed.retrieval.corpus_store import CorpusStore, text_key
+from reasonembed.retrieval.sharded import ShardedIndex, encode_corpus
 from reasonembed.steps.llm_task import REJECTION_COLUMNS, is_rejected, reject
 from reasonembed.textnorm import text_hash
 

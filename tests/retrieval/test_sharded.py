@@ -8,17 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from reasonembed.retrieval.approximate import ApproximateIndex, recall_at_k
 from reasonembed.retrieval.cache import EmbeddingCache
+from reasonembed.retrieval.corpus_store import CorpusStore, Shard, text_key
 from reasonembed.retrieval.index import DenseIndex
-from reasonembed.retrieval.sharded import (
-    ApproximateIndex,
-    CorpusStore,
-    Shard,
-    ShardedIndex,
-    encode_corpus,
-    recall_at_k,
-    text_key,
-)
+from reasonembed.retrieval.sharded import ShardedIndex, encode_corpus
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -103,7 +97,8 @@ def test_exact_search_runs_in_less_memory_than_the_float32_corpus(tmp_path):
         from pathlib import Path
         import numpy as np
         from reasonembed.retrieval.cache import EmbeddingCache
-        from reasonembed.retrieval.sharded import Shard, ShardedIndex
+        from reasonembed.retrieval.corpus_store import Shard
+        from reasonembed.retrieval.sharded import ShardedIndex
 
         folder = Path({str(tmp_path)!r})
         shards = [Shard(*entry) for entry in json.loads((folder / "shards.json").read_text())]
