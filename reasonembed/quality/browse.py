@@ -39,7 +39,8 @@ click). Example: `index.html#domain=biology&q=heap&open=0a1b2c3d4e5f6a7b`.
 
 Three modules: this one (the page: summary tables, the browse.html template filled in, the entry
 point), reasonembed.quality.browse_sample (which queries are shown) and
-reasonembed.quality.browse_items (their data).
+reasonembed.quality.browse_items (their data); the folder's files are found through
+reasonembed.output_folder.OutputFolder.
 """
 
 from __future__ import annotations
@@ -53,14 +54,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from reasonembed.errors import UserError
 from reasonembed.output import write_text
+from reasonembed.output_folder import OutputFolder
 from reasonembed.quality import triviality as tv
 from reasonembed.quality.browse_items import read_items
 from reasonembed.quality.browse_sample import choose, quarantine_file
-from reasonembed.records import CONFIG_FILE, STATS_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -91,8 +90,9 @@ def _table(header: list[str], body: list[list[str]], css: str = "") -> str:
     return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
 
 
-def _read_stats(output_dir: Path) -> dict:
-    path = output_dir / STATS_FILE
+def _read_stats(folder: OutputFolder) -> dict:
+    """stats.json as it is (the page shows what it finds): {} when missing or not JSON."""
+    path = folder.stats_path
     try:
         stats = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -103,15 +103,14 @@ def _read_stats(output_dir: Path) -> dict:
     return stats if isinstance(stats, dict) else {}
 
 
-def positive_threshold(output_dir: Path, stats: dict) -> int:
+def positive_threshold(folder: OutputFolder, stats: dict) -> int:
     """`annotation.positive_threshold` of config.yaml, else stats.json's `positive_threshold`,
     else its triviality_config `min_positive_score`, else the default (3)."""
     try:
-        config = yaml.safe_load((output_dir / CONFIG_FILE).read_text(encoding="utf-8"))
-        value = config["annotation"]["positive_threshold"]
+        value = folder.config["annotation"]["positive_threshold"]
         if isinstance(value, int):
             return value
-    except (OSError, yaml.YAMLError, KeyError, TypeError):
+    except (OSError, UserError, KeyError, TypeError):
         pass
     for value in (
         stats.get("positive_threshold"),
@@ -230,18 +229,14 @@ def write_browser(
     See the module docstring for what the page holds, how the queries are chosen (at most
     `browse_limit` per domain, inline data under `max_data_bytes`) and its URL parameters.
     """
-    output_dir, report_dir = Path(output_dir), Path(report_dir)
-    if not output_dir.is_dir():
-        raise UserError(
-            f"{output_dir} is not a folder: pass the output folder of `reasonembed generate`"
-        )
+    folder, report_dir = OutputFolder(output_dir).require_folder(), Path(report_dir)
     if browse_limit < 1:
         raise UserError(f"--browse-limit must be at least 1 (got {browse_limit})")
-    stats = _read_stats(output_dir)
-    threshold = positive_threshold(output_dir, stats)
-    quarantine = quarantine_file(output_dir)
-    selection = choose(output_dir, quarantine, browse_limit, max_data_bytes)
-    items = read_items(output_dir, quarantine, selection.picks, threshold)
+    stats = _read_stats(folder)
+    threshold = positive_threshold(folder, stats)
+    quarantine = quarantine_file(folder)
+    selection = choose(folder, quarantine, browse_limit, max_data_bytes)
+    items = read_items(folder, quarantine, selection.picks, threshold)
     n_candidates = sum(len(item["candidates"]) for item in items)
     data = {
         "positive_threshold": threshold,
@@ -255,7 +250,7 @@ def write_browser(
             f"would exceed the page's data budget ({max_data_bytes / 1e6:.0f} MB).</p>"
         )
     values = {
-        "TITLE": _e(f"reasonembed report: {output_dir.resolve().name}"),
+        "TITLE": _e(f"reasonembed report: {folder.path.resolve().name}"),
         "HEADER": _header_html(items, selection.totals, browse_limit)
         + budget_note
         + f"<p>{n_candidates:,} candidates on this page; positive: relevance score "

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from reasonembed.output_folder import OutputFolder
 from reasonembed.output_writer import drop_key
 from reasonembed.quality import triviality as tv
 from reasonembed.quality.browse_sample import (
@@ -31,7 +32,6 @@ from reasonembed.quality.browse_sample import (
     batch_column,
     batches,
     query_key,
-    raw_shards,
     row_groups_of,
 )
 from reasonembed.quality.decontamination import words
@@ -215,12 +215,12 @@ def _load_payload(text: Any, where: str) -> dict:
 
 
 def read_items(
-    output_dir: Path, quarantine: Path | None, picks: list[Pick], threshold: int
+    folder: OutputFolder, quarantine: Path | None, picks: list[Pick], threshold: int
 ) -> list[dict]:
     """The chosen queries' full rows, as page items, with their quarantined judgements."""
     by_place = {pick.where: pick for pick in picks}
     items: dict[str, dict] = {}
-    shards = raw_shards(output_dir)
+    shards = folder.raw_files()
     wanted_raw = defaultdict(set)
     for kind, shard, row in by_place:
         if kind == "raw":

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from reasonembed.errors import UserError
-from reasonembed.records import QUARANTINE_FILE
+from reasonembed.output_folder import OutputFolder
 from reasonembed.textnorm import stable_hash
 
 logger = logging.getLogger(__name__)
@@ -150,19 +150,15 @@ class _Sampler:
         }
 
 
-def raw_shards(output_dir: Path) -> list[Path]:
-    return sorted((output_dir / "raw").glob("*.parquet"))
-
-
-def _offer_raw(output_dir: Path, sampler: _Sampler) -> None:
-    for shard_index, path in enumerate(raw_shards(output_dir)):
-        names = set(pq.ParquetFile(path).schema_arrow.names)
-        for required in ("sample_id", "domain", "source_doc_id"):
-            if required not in names:
-                raise UserError(
-                    f"{path}: no column {required!r}; expected a `raw` shard written by "
-                    "`reasonembed generate` (see reasonembed/records.py)"
-                )
+def _offer_raw(folder: OutputFolder, sampler: _Sampler) -> None:
+    lacking = folder.raw_columns_missing(["sample_id", "domain", "source_doc_id"])
+    if lacking is not None:
+        path, missing = lacking
+        raise UserError(
+            f"{path}: no column {missing[0]!r}; expected a `raw` shard written by "
+            "`reasonembed generate` (see reasonembed/records.py)"
+        )
+    for shard_index, path in enumerate(folder.raw_files()):
         wanted = [
             "sample_id", "domain", "source_doc_id", "query", "reasoning_query", "source_text",
             "n_positives", "n_negatives",
@@ -193,9 +189,10 @@ def _offer_raw(output_dir: Path, sampler: _Sampler) -> None:
                 sampler.offer(pick, "kept")
 
 
-def quarantine_file(output_dir: Path) -> Path | None:
-    path = output_dir / QUARANTINE_FILE
-    if not path.exists():
+def quarantine_file(folder: OutputFolder) -> Path | None:
+    """The folder's quarantine file, or None when it has none or lacks the columns shown."""
+    path = folder.quarantine_file()
+    if path is None:
         return None
     names = set(pq.ParquetFile(path).schema_arrow.names)
     missing = [
@@ -291,11 +288,11 @@ class Selection:
 
 
 def choose(
-    output_dir: Path, quarantine: Path | None, browse_limit: int, max_data_bytes: int
+    folder: OutputFolder, quarantine: Path | None, browse_limit: int, max_data_bytes: int
 ) -> Selection:
-    """The queries shown for the generate output `output_dir` (see the module docstring)."""
+    """The queries shown for the generate output `folder` (see the module docstring)."""
     sampler = _Sampler(browse_limit)
-    _offer_raw(output_dir, sampler)
+    _offer_raw(folder, sampler)
     _offer_dropped(quarantine, sampler)
     chosen = sampler.chosen()
     keys = {query_key(p.domain, p.source_doc_id) for picks in chosen.values() for p in picks}

@@ -11,9 +11,10 @@ plus the triviality_* and decontamination_* columns) and DIR/stats.json; writes 
     domains.png              samples per domain
     funnel.png               rows kept at each stage, seeds to samples, and drops by reason
 
-Reads stats.json through `reasonembed.stats.RunStats` (the funnel with its drops by reason, the
-quality section) and streams DIR/raw/*.parquet a batch at a time, reading only the columns the
-plots need (never the texts): memory is bounded by the batch and a few numbers per sample.
+Reads the folder through `reasonembed.output_folder.OutputFolder`: stats.json as `RunStats` (the
+funnel with its drops by reason, the quality section), and DIR/raw/*.parquet streamed a batch at
+a time, only the columns the plots need (never the texts): memory is bounded by the batch and a
+few numbers per sample.
 `write_report` also writes the sample browser (report/index.html, reasonembed.quality.browse).
 """
 
@@ -26,9 +27,8 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from reasonembed.errors import UserError
+from reasonembed.output_folder import OutputFolder
 from reasonembed.quality.browse import DEFAULT_BROWSE_LIMIT, write_browser
 from reasonembed.quality.report_plots import (
     TRIVIALITY_PANELS,
@@ -40,7 +40,6 @@ from reasonembed.quality.report_plots import (
 )
 from reasonembed.stats import RunStats
 
-REPORT_FOLDER = "report"
 REPORT_FILE = "report.md"
 PLOT_FILES = (
     "relevance_scores.png",
@@ -70,29 +69,20 @@ class ReportData:
 NUMERIC_COLUMNS = ("n_positives", "n_negatives", *(panel[0] for panel in TRIVIALITY_PANELS))
 
 
-def read_report_data(folder: Path, batch_rows: int = 2_048) -> ReportData:
-    """Stream folder/raw/*.parquet into a ReportData."""
-    shards = sorted((folder / "raw").glob("*.parquet"))
-    if not shards:
-        raise UserError(
-            f"no raw parquet files under {folder / 'raw'}: pass the output folder of "
-            "`reasonembed generate` (it holds raw/train-*.parquet)"
-        )
+def read_report_data(folder: OutputFolder, batch_rows: int = 2_048) -> ReportData:
+    """Stream the folder's raw shards into a ReportData (UserError when it has none)."""
+    folder.raw_files(required=True)
     data = ReportData()
-    for shard in shards:
-        parquet = pq.ParquetFile(shard)
-        present = set(parquet.schema_arrow.names)
-        wanted = ["domain", "candidates", *(c for c in NUMERIC_COLUMNS if c in present)]
-        for batch in parquet.iter_batches(batch_size=batch_rows, columns=wanted):
-            data.samples += batch.num_rows
-            data.domains.update(batch.column("domain").to_pylist())
-            scores = pc.struct_field(pc.list_flatten(batch.column("candidates")), "relevance_score")
-            data.candidates += len(scores)
-            data.score_counts.update(scores.to_pylist())
-            for name in NUMERIC_COLUMNS:
-                if name in present:
-                    values = batch.column(name).to_numpy(zero_copy_only=False)
-                    data.columns.setdefault(name, []).append(values.astype(np.float64))
+    for batch in folder.iter_raw(["domain", "candidates", *NUMERIC_COLUMNS], batch_rows):
+        data.samples += batch.num_rows
+        data.domains.update(batch.column("domain").to_pylist())
+        scores = pc.struct_field(pc.list_flatten(batch.column("candidates")), "relevance_score")
+        data.candidates += len(scores)
+        data.score_counts.update(scores.to_pylist())
+        for name in NUMERIC_COLUMNS:
+            if name in batch.schema.names:
+                values = batch.column(name).to_numpy(zero_copy_only=False)
+                data.columns.setdefault(name, []).append(values.astype(np.float64))
     return data
 
 
@@ -201,14 +191,10 @@ def write_report(
 ) -> Path:
     """Write report.md, the plots and the sample browser (index.html) of a generate output
     folder; returns the report's path."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise UserError(
-            f"{folder} is not a folder: pass the output folder of `reasonembed generate`"
-        )
-    output = Path(output) if output is not None else folder / REPORT_FOLDER
+    folder = OutputFolder(folder).require_folder()
+    output = Path(output) if output is not None else folder.report_dir
     data = read_report_data(folder)
-    stats = RunStats.read(folder)
+    stats = folder.stats
     output.mkdir(parents=True, exist_ok=True)
     config = stats.triviality_config
     plot_relevance_scores(data, output / "relevance_scores.png", stats.positive_threshold)
@@ -218,5 +204,5 @@ def write_report(
     plot_funnel(stats, output / "funnel.png")
     report = output / REPORT_FILE
     report.write_text(render_markdown(data, stats))
-    write_browser(folder, output, browse_limit)
+    write_browser(folder.path, output, browse_limit)
     return report
