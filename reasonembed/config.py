@@ -7,6 +7,10 @@ ranges, files that must exist) and raises `UserError`, one line naming the file 
 
 Nothing here imports torch: `generate` validates configs in the parent process, before
 distilabel forks its workers.
+
+Over ~350 lines on purpose: this is the one schema of the YAML file, mostly field declarations
+and their documentation, so every key a config may hold is found in one place; the steps take
+these blocks as they are (`reasonembed.pipeline`), never a copy of their fields.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from reasonembed.corpus import CorpusSource
 from reasonembed.domains import Domain, DomainRegistry
 from reasonembed.errors import UserError
 from reasonembed.quality.filters import TrivialityConfig
+from reasonembed.quality.triviality import DEFAULT_POSITIVE_SCORE
 
 DEFAULT_CACHE_DIR = ".cache/reasonembed"
 # POSIX name of an environment variable; anything else in `api_key_env` is a pasted key or a typo
@@ -235,7 +240,7 @@ class AnnotationConfig(_Strict):
     `auto`: forced for `local`, tag otherwise."""
 
     max_reasks: int = Field(default=2, ge=0)
-    positive_threshold: int = Field(default=3, ge=2, le=5)
+    positive_threshold: int = Field(default=DEFAULT_POSITIVE_SCORE, ge=2, le=5)
     score_mode: Literal["auto", "tag", "forced"] = "auto"
     max_document_chars: int | None = Field(
         default=None,

@@ -15,14 +15,14 @@ import pyarrow.parquet as pq
 import pytest
 from distilabel.constants import STEP_ATTR_NAME
 
-from reasonembed import engine as engine_module
 from reasonembed.commands import generate as generate_command
 from reasonembed.commands.generate import generate
 from reasonembed.config import config_hash, parse_config
-from reasonembed.engine import llm_step_names, node_problems, run_pipeline, worker_runtime_env
+from reasonembed.engine import run_pipeline, worker_runtime_env
 from reasonembed.errors import UserError
 from reasonembed.llms.request_cache import RequestCache
 from reasonembed.pipeline import build_pipeline
+from reasonembed.ray_placement import _pinned_pipeline_class, llm_step_names, node_problems
 from tests.support.factory_inputs import tiny_config, write_corpus
 from tests.support.standin_server import StandinServer
 
@@ -214,7 +214,7 @@ def test_a_config_on_ray_gives_the_local_samples(tmp_path, server, ray_head, mon
     }
     config = parse_config(_config(tmp_path, "cache-ray", server, engine=engine))
     started = []  # (step, placed on the driver's node) of each replica the driver starts
-    pinned_class = engine_module._pinned_pipeline_class()
+    pinned_class = _pinned_pipeline_class()
     run_step = pinned_class._run_step
 
     def spy(self, step, input_queue, replica):

@@ -1,39 +1,30 @@
 """Candidate mining over each domain's WHOLE corpus, with the source document removed.
 
 Settings: the config's `mining` block (MiningConfig) and, for the source-copy and lexical
-signals, its `quality` block. For each query: dense retrieval through the shared layer (`Instruct: {instruction}\\nQuery:
-{query}` on the query side, inner product), `search_top_k` searched; every document that IS the
-source (same doc_id, same normalised text under another id, or, when `near_duplicate_cosine` is
-set, cosine >= it with the source: a near copy) is removed; the first `n_candidates` are kept,
-ranked 1..n after the removal. One output row per query: its `candidates` are a list of
-{doc_id, text, retrieval_rank, retrieval_score} (the annotation step fans them out to the LLM),
-so every later stage is an ordinary per-row step and memory is bounded by batch sizes, never by
-the number of judgements.
+signals, its `quality` block. For each query: dense retrieval through the shared layer
+(`Instruct: {instruction}\\nQuery: {query}` on the query side, inner product), `search_top_k`
+searched; every document that IS the source (same doc_id, same normalised text under another
+id, or, when `near_duplicate_cosine` is set, cosine >= it with the source: a near copy) is
+removed; the first `n_candidates` are kept, ranked 1..n after the removal. One output row per
+query: its `candidates` are a list of {doc_id, text, retrieval_rank, retrieval_score} (the
+annotation step fans them out to the LLM), so every later stage is an ordinary per-row step and
+memory is bounded by batch sizes, never by the number of judgements.
 
-Corpora of any size (`reasonembed.retrieval.sharded`): the corpus is streamed once into a
-memory-mapped Arrow file (texts are read back per candidate, never all held), its embeddings
-live in the embedding cache as float16 shards of `shard_docs` documents (encoded once, by
-`encode_workers` processes when asked; a killed run keeps finished shards), and the exact
-search maps one shard at a time (memory: one shard plus the running top-k), with results
-equal to one exact index over the whole corpus (score desc, then row asc). `index` "ivf"
-or "hnsw" searches a FAISS approximate index built from the shards instead; a share
-`recall_sample_rate` of the queries (chosen by a hash of the query text) is also searched
-exactly, and their recall@100 lands in `mining_index_recall_at_100` (null for the others, and
-for every query of an exact index).
+Corpora of any size: each domain's corpus is a `reasonembed.retrieval.corpus_index.CorpusIndex`
+(memory-mapped store, float16 embedding shards in the embedding cache, exact search one shard
+at a time, or a FAISS "ivf" / "hnsw" index whose recall@100 against exact search is measured on
+a share `recall_sample_rate` of the queries and lands in `mining_index_recall_at_100`).
 
 Triviality signals computed here, because only this step holds the index: the rank of the source
 document for its query over the whole corpus by the dense retriever
-(`triviality_source_dense_rank`: exact, from the same pass over the shards as the search; with
-an approximate index, its rank among the retrieved top `search_top_k`, None when not retrieved,
-exact for the recall sample) and by BM25 (`triviality_source_bm25_rank`), 1-based. BM25 holds
-the corpus's texts and token index in memory: set `source_ranks` off for corpora that do not fit.
+(`triviality_source_dense_rank`, as `CorpusIndex.search` defines it) and by BM25
+(`triviality_source_bm25_rank`), 1-based, and the query's top BM25 doc ids. BM25 holds the
+corpus's texts and token index in memory: set `source_ranks` off for corpora that do not fit.
 """
 
-import logging
 import shutil
 import tempfile
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,17 +39,12 @@ from reasonembed.forking import DEFAULT_STEP_TORCH_THREADS, limit_torch_threads
 from reasonembed.logs import quiet_third_party_loggers
 from reasonembed.quality import triviality as tv
 from reasonembed.quality.filters import TrivialityConfig
-from reasonembed.retrieval.approximate import ApproximateIndex, recall_at_k
 from reasonembed.retrieval.cache import EmbeddingCache
-from reasonembed.retrieval.corpus_store import CorpusStore, text_key
-from reasonembed.retrieval.sharded import ShardedIndex, encode_corpus
+from reasonembed.retrieval.corpus_index import RECALL_K, CorpusIndex
+from reasonembed.retrieval.corpus_store import text_key
 from reasonembed.steps.llm_task import REJECTION_COLUMNS, is_rejected, reject
-from reasonembed.textnorm import text_hash
-
-logger = logging.getLogger(__name__)
 
 RECALL_COLUMN = "mining_index_recall_at_100"
-RECALL_K = 100
 CANDIDATE_OUTPUTS = [
     "candidates",
     "retriever_model",
@@ -70,20 +56,6 @@ CANDIDATE_OUTPUTS = [
     RECALL_COLUMN,
 ]
 NO_BM25_SIGNALS = {tv.TRIVIALITY_SOURCE_BM25_RANK: None, tv.TRIVIALITY_BM25_TOP_IDS: None}
-
-
-def in_recall_sample(query: str, rate: float) -> bool:
-    """Whether a query is in the recall sample: a fixed share `rate` of queries, chosen by a
-    hash of the text (the same queries whatever the batching or the number of replicas)."""
-    return rate >= 1 or (rate > 0 and int(text_hash(query)[:8], 16) < rate * 16**8)
-
-
-@dataclass
-class _DomainIndex:
-    store: CorpusStore
-    exact: ShardedIndex
-    approximate: ApproximateIndex | None
-    bm25: Any  # BM25Index | None
 
 
 class MineCandidates(Step):
@@ -100,7 +72,7 @@ class MineCandidates(Step):
     torch_threads: int = Field(default=DEFAULT_STEP_TORCH_THREADS, ge=1)
 
     _encoder: Any = PrivateAttr(default=None)
-    _indexes: dict[str, _DomainIndex] = PrivateAttr(default_factory=dict)
+    _indexes: dict[str, CorpusIndex] = PrivateAttr(default_factory=dict)
     _scratch: str | None = PrivateAttr(default=None)
     _documents_encoded: int = PrivateAttr(default=0)
     _documents_reused: int = PrivateAttr(default=0)
@@ -141,33 +113,25 @@ class MineCandidates(Step):
             self._scratch = root = tempfile.mkdtemp(prefix="reasonembed-mining-")
         cache = EmbeddingCache(root, self._encoder.fingerprint)
         for run in self.domain_runs:
-            documents = (
-                (doc_id, text) for doc_id, text, _ in iter_documents(run.corpus, run.domain)
-            )
-            store = CorpusStore.write(documents, Path(root) / "corpora", mining.shard_docs)
-            encoded, reused = encode_corpus(
-                store,
+            index = CorpusIndex.build(
+                ((doc_id, text) for doc_id, text, _ in iter_documents(run.corpus, run.domain)),
+                Path(root) / "corpora",
                 self._encoder,
                 cache,
+                shard_docs=mining.shard_docs,
                 batch_size=mining.encode_batch_size,
                 workers=mining.encode_workers,
                 encoder_settings=settings,
                 torch_threads=self.torch_threads,
+                index=mining.index,
+                nlist=mining.nlist,
+                nprobe=mining.nprobe,
+                ef_search=mining.ef_search,
+                bm25=self.source_ranks,
             )
-            self._documents_encoded += encoded
-            self._documents_reused += reused
-            exact = ShardedIndex(cache, store.shards, self._encoder.dim)
-            approximate = None
-            if mining.index != "exact":
-                approximate = ApproximateIndex.build(
-                    exact, mining.index, mining.nlist, mining.nprobe, mining.ef_search
-                )
-            bm25 = None
-            if self.source_ranks:
-                from reasonembed.retrieval import BM25Index
-
-                bm25 = BM25Index(store.all_texts())
-            self._indexes[run.domain] = _DomainIndex(store, exact, approximate, bm25)
+            self._documents_encoded += index.documents_encoded
+            self._documents_reused += index.documents_reused
+            self._indexes[run.domain] = index
         self._logger.info(
             "mining index ready (%s, %d-document shards): %s; embeddings: %d documents reused, "
             "%d encoded",
@@ -214,7 +178,14 @@ class MineCandidates(Step):
         index = self._indexes[domain]
         query_vectors = self.encode_queries(rows)
         source_rows = [index.store.row_of(row["source_doc_id"]) for row in rows]
-        scores, hits, dense_ranks, recalls = self.search(index, rows, query_vectors, source_rows)
+        scores, hits, dense_ranks, recalls = index.search(
+            query_vectors,
+            [row["query"] for row in rows],
+            source_rows,
+            self.mining.search_top_k,
+            self.mining.recall_sample_rate,
+            self.source_ranks,
+        )
         if recalls.count(None) < len(recalls):
             measured = self._recalls.setdefault(domain, [])
             measured.extend(value for value in recalls if value is not None)
@@ -249,7 +220,9 @@ class MineCandidates(Step):
                     tv.source_duplicate_indices(
                         row["source_text"],
                         texts,
-                        self.source_vector(index, row, source_rows[row_number]),
+                        index.source_vector(
+                            self._encoder, row["source_text"], source_rows[row_number]
+                        ),
                         index.exact.vectors([hit for hit, _, _ in kept]),
                         self.near_duplicate_cosine,
                     )
@@ -262,14 +235,13 @@ class MineCandidates(Step):
             texts = texts[: self.mining.n_candidates] if texts is not None else None
             if texts is None:
                 texts = index.store.texts([hit for hit, _, _ in kept])
-            quality = {
-                tv.TRIVIALITY_SOURCE_DENSE_RANK: dense_ranks[row_number],
-                **(
-                    self.bm25_signals(index, row, source_rows[row_number])
-                    if self.source_ranks
-                    else NO_BM25_SIGNALS
-                ),
-            }
+            quality = {tv.TRIVIALITY_SOURCE_DENSE_RANK: dense_ranks[row_number], **NO_BM25_SIGNALS}
+            if self.source_ranks:
+                rank, top_ids = index.bm25_ranks(
+                    row["query"], source_rows[row_number], self.quality.lexical_top_k
+                )
+                quality[tv.TRIVIALITY_SOURCE_BM25_RANK] = rank
+                quality[tv.TRIVIALITY_BM25_TOP_IDS] = top_ids
             results.append(
                 {
                     **row,
@@ -293,75 +265,6 @@ class MineCandidates(Step):
                 }
             )
         return results
-
-    def search(
-        self,
-        index: _DomainIndex,
-        rows: list[dict[str, Any]],
-        query_vectors: np.ndarray,
-        source_rows: list[int | None],
-    ) -> tuple[np.ndarray, np.ndarray, list[int | None], list[float | None]]:
-        """(scores, rows) of the top `search_top_k` per query, the source's dense rank (see the
-        module docstring) and the recall@100 of the approximate index (None: not measured)."""
-        top_k = self.mining.search_top_k
-        rank_rows = source_rows if self.source_ranks else None
-        if index.approximate is None:
-            scores, hits, ranks = index.exact.search_and_rank(query_vectors, top_k, rank_rows)
-            return scores, hits, ranks, [None] * len(rows)
-        scores, hits = index.approximate.search(query_vectors, top_k)
-        ranks: list[int | None] = [None] * len(rows)
-        if self.source_ranks:
-            for number, source_row in enumerate(source_rows):
-                found = np.flatnonzero(hits[number] == source_row) if source_row is not None else []
-                if len(found):
-                    ranks[number] = int((scores[number] > scores[number][found[0]]).sum()) + 1
-        recalls: list[float | None] = [None] * len(rows)
-        sampled = [
-            number
-            for number, row in enumerate(rows)
-            if in_recall_sample(row["query"], self.mining.recall_sample_rate)
-        ]
-        if sampled:
-            _, exact_hits, exact_ranks = index.exact.search_and_rank(
-                query_vectors[sampled],
-                RECALL_K,
-                [source_rows[number] for number in sampled] if self.source_ranks else None,
-            )
-            found = (
-                hits[sampled]
-                if top_k >= RECALL_K
-                else index.approximate.search(query_vectors[sampled], RECALL_K)[1]
-            )
-            for number, recall, rank in zip(
-                sampled, recall_at_k(found, exact_hits, RECALL_K), exact_ranks, strict=True
-            ):
-                recalls[number] = recall
-                if self.source_ranks:
-                    ranks[number] = rank
-        return scores, hits, ranks, recalls
-
-    def source_vector(
-        self, index: _DomainIndex, row: dict[str, Any], source_row: int | None
-    ) -> np.ndarray:
-        if source_row is not None:
-            return index.exact.vectors([source_row])[0]
-        return self._encoder.encode([row["source_text"]])[0]
-
-    def bm25_signals(
-        self, index: _DomainIndex, row: dict[str, Any], source_row: int | None
-    ) -> dict[str, Any]:
-        """The source's 1-based BM25 rank over the whole corpus (None when it is not in the
-        corpus) and the query's top BM25 doc ids (for the lexical-triviality filter)."""
-        scores = index.bm25.scores(row["query"])
-        k = min(self.quality.lexical_top_k, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return {
-            tv.TRIVIALITY_SOURCE_BM25_RANK: None
-            if source_row is None
-            else int((scores > scores[source_row]).sum()) + 1,
-            tv.TRIVIALITY_BM25_TOP_IDS: index.store.doc_ids(top),
-        }
 
     def encode_queries(self, rows: list[dict[str, Any]]) -> np.ndarray:
         """Query vectors [len(rows), dim], each query with its own instruction (batched per
