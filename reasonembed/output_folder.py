@@ -69,7 +69,8 @@ class OutputFolder:
         return f"OutputFolder({str(self.path)!r})"
 
     # --- where things are (whether or not they exist) --------------------------------------
-    def config_dir(self, name: str) -> Path:
+    def subfolder(self, name: str) -> Path:
+        """path/name: a config's folder, or report/ or validation/."""
         return self.path / name
 
     @property
@@ -128,7 +129,7 @@ class OutputFolder:
     def config_files(self, name: str) -> list[Path]:
         """The data files of config `name` (records.CONFIG_NAMES) in its format, sorted; [] when
         there are none."""
-        folder = self.config_dir(name)
+        folder = self.subfolder(name)
         if not folder.is_dir():
             return []
         return sorted(folder.glob(f"*{EXTENSIONS[CONFIG_FORMATS[name]]}"))
@@ -152,7 +153,7 @@ class OutputFolder:
         files = self.config_files(RAW)
         if required and not files:
             raise UserError(
-                f"no raw parquet files under {self.config_dir(RAW)}: pass the output folder of "
+                f"no raw parquet files under {self.subfolder(RAW)}: pass the output folder of "
                 "`reasonembed generate` (it holds raw/train-*.parquet)"
             )
         return files

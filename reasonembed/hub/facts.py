@@ -16,7 +16,8 @@
                    candidate_drops, decontamination {performed, bright}
     validation     rows of validation/validation.json when present
 
-Parquet is read one record batch of the needed columns at a time; JSONL is counted line by line.
+The folder is read through reasonembed.output_folder.OutputFolder: parquet one record batch of
+the needed columns at a time, JSONL counted line by line.
 """
 
 from __future__ import annotations
@@ -29,12 +30,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
-import yaml
 
-from reasonembed import records
 from reasonembed.hub.layout import ReleaseLayout
-from reasonembed.stats import RunStats
+from reasonembed.output_folder import RAW, VALIDATION_FILE, OutputFolder, count_rows
 
 log = logging.getLogger(__name__)
 
@@ -56,28 +54,26 @@ BUNDLED_MODEL_PACKAGES = {
 
 def gather(layout: ReleaseLayout) -> dict:
     """Summarise the output folder (see the module docstring for the keys)."""
+    folder = OutputFolder(layout.root)
     facts: dict = {"configs": {}}
     for config in layout.configs:
-        rows = sum(_count_rows(file.local_path, config.format) for file in config.files)
         facts["configs"][config.name] = {
             "format": config.format,
             "files": len(config.files),
-            "rows": rows,
+            "rows": sum(count_rows(file.local_path) for file in config.files),
             "bytes": sum(file.size for file in config.files),
         }
-    raw = layout.config("raw")
-    summary = _scan_raw([file.local_path for file in raw.files]) if raw else {}
-    facts["domains"] = summary.get("domains") or _jsonl_domains(layout)
+    summary = _scan_raw(folder) if layout.config(RAW) else {}
+    facts["domains"] = summary.get("domains") or _jsonl_domains(folder)
     first = next(iter(facts["configs"].values()))
-    facts["samples"] = facts["configs"].get("raw", first)["rows"]
+    facts["samples"] = facts["configs"].get(RAW, first)["rows"]
     facts["positives"] = summary.get("positives")
     facts["negatives"] = summary.get("negatives")
-    config = _read_yaml(layout.root / records.CONFIG_FILE)
-    facts["models"] = _models(summary.get("models", {}), config)
+    facts["models"] = _models(summary.get("models", {}), folder.config)
     facts["prompt_hashes"] = summary.get("prompt_hashes", {})
     facts["factory_version"] = summary.get("factory_version", [])
     facts["config_hash"] = summary.get("config_hash", [])
-    stats = RunStats.read(layout.root)
+    stats = folder.stats
     facts["triviality"] = summary.get("quality", {}).get("triviality_", {})
     facts["decontamination"] = (
         summary.get("quality", {}).get("decontamination_", {})
@@ -88,28 +84,29 @@ def gather(layout: ReleaseLayout) -> dict:
         mode="json",
         include={"funnel", "drops", "candidate_drops", "quarantined", "decontamination"},
     )
-    facts["validation"] = _validation_rows(layout.root / "validation" / "validation.json")
+    facts["validation"] = _validation_rows(folder.validation_dir / VALIDATION_FILE)
     return facts
 
 
-def _count_rows(path: Path, fmt: str) -> int:
-    if fmt == "parquet":
-        return pq.ParquetFile(path).metadata.num_rows
-    with path.open("rb") as handle:
-        return sum(1 for line in handle if line.strip())
-
-
-def _jsonl_domains(layout: ReleaseLayout) -> dict[str, int]:
+def _jsonl_domains(folder: OutputFolder) -> dict[str, int]:
     for name in ("reasonembed", "flagembedding"):
-        config = layout.config(name)
-        if config is not None:
-            return {
-                Path(f.path_in_repo).stem: _count_rows(f.local_path, "jsonl") for f in config.files
-            }
+        files = folder.domain_files(name)
+        if files:
+            return {domain: count_rows(path) for domain, path in files.items()}
     return {}
 
 
-def _scan_raw(paths: list[Path]) -> dict:
+def _is_quality_field(field: pa.Field) -> bool:
+    """A numeric, boolean or text column named triviality_* or decontamination_*."""
+    return field.name.startswith(QUALITY_PREFIXES) and (
+        pa.types.is_integer(field.type)
+        or pa.types.is_floating(field.type)
+        or pa.types.is_boolean(field.type)
+        or pa.types.is_string(field.type)
+    )
+
+
+def _scan_raw(folder: OutputFolder) -> dict:
     """One pass over the raw shards, reading only the summary columns."""
     domains: Counter = Counter()
     models: dict[str, Counter] = {column: Counter() for _, column in MODEL_ROLES}
@@ -117,51 +114,35 @@ def _scan_raw(paths: list[Path]) -> dict:
     distinct: dict[str, set] = {"factory_version": set(), "config_hash": set()}
     totals = {"positives": 0, "negatives": 0}
     quality: dict[str, dict[str, dict]] = {prefix: {} for prefix in QUALITY_PREFIXES}
-    for path in paths:
-        parquet = pq.ParquetFile(path)
-        names = set(parquet.schema_arrow.names)
-        quality_columns = [
-            field
-            for field in parquet.schema_arrow
-            if field.name.startswith(QUALITY_PREFIXES)
-            and (
-                pa.types.is_integer(field.type)
-                or pa.types.is_floating(field.type)
-                or pa.types.is_boolean(field.type)
-                or pa.types.is_string(field.type)
-            )
-        ]
-        wanted = [
-            "domain",
-            "n_positives",
-            "n_negatives",
-            "prompt_hashes",
-            *distinct,
-            *(c for _, c in MODEL_ROLES),
-        ]
-        columns = [name for name in wanted if name in names] + [
-            field.name for field in quality_columns
-        ]
-        for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=columns):
-            table = pa.Table.from_batches([batch])
-            if "domain" in names:
-                domains.update(dict(zip(*_value_counts(table["domain"]), strict=True)))
-            for key, column in (("positives", "n_positives"), ("negatives", "n_negatives")):
-                if column in names:
-                    totals[key] += int(pc.sum(table[column]).as_py() or 0)
-            for _, column in MODEL_ROLES:
-                if column in names:
-                    models[column].update(dict(zip(*_value_counts(table[column]), strict=True)))
-            for column in distinct:
-                if column in names:
-                    distinct[column].update(v for v in pc.unique(table[column]).to_pylist() if v)
-            if "prompt_hashes" in names:
-                for field_index, field in enumerate(table.schema.field("prompt_hashes").type):
-                    values = pc.unique(
-                        pc.struct_field(table["prompt_hashes"], field_index)
-                    ).to_pylist()
-                    hashes.setdefault(field.name, set()).update(v for v in values if v)
-            for field in quality_columns:
+    wanted = [
+        "domain",
+        "n_positives",
+        "n_negatives",
+        "prompt_hashes",
+        *distinct,
+        *(c for _, c in MODEL_ROLES),
+        *(field.name for field in folder.raw_schema() if _is_quality_field(field)),
+    ]
+    for batch in folder.iter_raw(wanted, batch_rows=BATCH_ROWS):
+        table = pa.Table.from_batches([batch])
+        names = set(table.column_names)
+        if "domain" in names:
+            domains.update(dict(zip(*_value_counts(table["domain"]), strict=True)))
+        for key, column in (("positives", "n_positives"), ("negatives", "n_negatives")):
+            if column in names:
+                totals[key] += int(pc.sum(table[column]).as_py() or 0)
+        for _, column in MODEL_ROLES:
+            if column in names:
+                models[column].update(dict(zip(*_value_counts(table[column]), strict=True)))
+        for column in distinct:
+            if column in names:
+                distinct[column].update(v for v in pc.unique(table[column]).to_pylist() if v)
+        if "prompt_hashes" in names:
+            for field_index, field in enumerate(table.schema.field("prompt_hashes").type):
+                values = pc.unique(pc.struct_field(table["prompt_hashes"], field_index)).to_pylist()
+                hashes.setdefault(field.name, set()).update(v for v in values if v)
+        for field in table.schema:
+            if _is_quality_field(field):
                 _accumulate(quality, field, table[field.name])
     for prefix in quality:
         for entry in quality[prefix].values():
@@ -205,13 +186,6 @@ def _accumulate(quality: dict, field: pa.Field, column) -> None:
             else pc.cast(column, pa.int8())
         )
         entry["sum"] += float(pc.sum(values).as_py() or 0.0)
-
-
-def _read_yaml(path: Path) -> dict:
-    if not path.is_file():
-        return {}
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return data if isinstance(data, dict) else {}
 
 
 def _models(found: dict[str, list[str]], config: dict) -> list[dict]:

@@ -1,7 +1,7 @@
 """Which files of a `reasonembed generate` output folder a release holds, and where.
 
-The repository tree mirrors the output folder (records.OUTPUT_LAYOUT), so every config keeps
-the format the factory wrote:
+The repository tree mirrors the output folder (read through reasonembed.output_folder), so
+every config keeps the format the factory wrote:
 
     raw/train-*.parquet  sentence-transformers/train-*.parquet   (parquet shards)
     reasonembed/{domain}.jsonl  flagembedding/{domain}.jsonl      (one JSONL per domain)
@@ -11,6 +11,7 @@ the format the factory wrote:
     README.md  release.json                                       (written by the release)
 
 The quarantine folder is never published: quarantined rows are rejects, not data.
+`require_complete(output_dir)` refuses a folder that lacks any of the files a release lists.
 """
 
 from __future__ import annotations
@@ -21,15 +22,19 @@ from pathlib import Path
 
 from reasonembed import records
 from reasonembed.errors import UserError
+from reasonembed.output_folder import (
+    EXTENSIONS,
+    METADATA_FILES,
+    REPORT_DIR,
+    VALIDATION_DIR,
+    OutputFolder,
+    config_glob,
+)
 
 log = logging.getLogger(__name__)
 
 CARD_FILE = "README.md"
 MANIFEST_FILE = "release.json"
-REPORT_DIR = "report"
-VALIDATION_DIR = "validation"
-METADATA_FILES = (records.CONFIG_FILE, records.PIPELINE_FILE, records.STATS_FILE)
-EXTENSIONS = {"parquet": ".parquet", "jsonl": ".jsonl"}
 EXTRA_SUFFIXES = {
     REPORT_DIR: (".md", ".png", ".json", ".html"),
     VALIDATION_DIR: (".md", ".png", ".json"),
@@ -60,7 +65,7 @@ class ConfigFiles:
 
     @property
     def data_files_glob(self) -> str:
-        return f"{self.name}/*{EXTENSIONS[self.format]}"
+        return config_glob(self.name)
 
 
 @dataclass(frozen=True)
@@ -79,19 +84,39 @@ class ReleaseLayout:
         return next((config for config in self.configs if config.name == name), None)
 
 
+def require_complete(output_dir: str | Path) -> None:
+    """UserError (one line) naming what a generate output folder lacks: any config export
+    (records.CONFIG_NAMES), stats.json, config.yaml or pipeline.yaml. A folder holding no
+    config at all, or no folder, is left to `collect` to explain."""
+    folder = OutputFolder(output_dir)
+    if not folder.path.is_dir():
+        return
+    present = [name for name in records.CONFIG_NAMES if folder.config_files(name)]
+    if not present:
+        return
+    missing = [config_glob(name) for name in records.CONFIG_NAMES if name not in present]
+    missing += folder.missing_metadata()
+    if missing:
+        raise UserError(
+            f"{folder.path}: incomplete output folder, missing {', '.join(missing)}: a release "
+            "needs the whole output of `reasonembed generate` (re-run it into this folder)"
+        )
+
+
 def collect(output_dir: str | Path) -> ReleaseLayout:
     """Find the publishable files of a generate output folder; UserError when there are none."""
-    root = Path(output_dir)
+    output = OutputFolder(output_dir)
+    root = output.path
     if not root.is_dir():
         raise UserError(f"{root}: not a folder; pass the output folder of `reasonembed generate`")
     configs = []
     for name in records.CONFIG_NAMES:
         fmt = records.CONFIG_FORMATS[name]
-        folder = root / name
-        found = sorted(folder.glob(f"*{EXTENSIONS[fmt]}")) if folder.is_dir() else []
-        if folder.is_dir() and not found:
+        found = output.config_files(name)
+        if output.subfolder(name).is_dir() and not found:
             raise UserError(
-                f"{folder}: holds no {EXTENSIONS[fmt]} files; re-run `reasonembed generate`"
+                f"{output.subfolder(name)}: holds no {EXTENSIONS[fmt]} files; "
+                "re-run `reasonembed generate`"
             )
         if found:
             files = tuple(ReleaseFile(f"{name}/{path.name}", path) for path in found)
@@ -110,8 +135,8 @@ def collect(output_dir: str | Path) -> ReleaseLayout:
             log.warning("%s: no %s; the release and its card will lack it", root, name)
     extras = []
     for folder, suffixes in EXTRA_SUFFIXES.items():
-        if (root / folder).is_dir():
-            for path in sorted((root / folder).iterdir()):
+        if output.subfolder(folder).is_dir():
+            for path in sorted(output.subfolder(folder).iterdir()):
                 if path.is_file() and path.suffix in suffixes:
                     extras.append(ReleaseFile(f"{folder}/{path.name}", path))
     return ReleaseLayout(root, tuple(configs), tuple(metadata), tuple(extras))

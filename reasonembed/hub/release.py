@@ -2,9 +2,9 @@
 
 `publish(output_dir, repo_id, version)`:
 
-1. refuses an incomplete folder (every config export, stats.json, config.yaml and
-   pipeline.yaml are required: a release never lists a file it lacks), reads the folder
-   (layout.collect) and summarises it with bounded memory (facts.gather);
+1. refuses an incomplete folder (layout.require_complete: every config export, stats.json,
+   config.yaml and pipeline.yaml are required, a release never lists a file it lacks), reads
+   the folder (layout.collect) and summarises it with bounded memory (facts.gather);
 2. checks the version (X.Y.Z) and, on the Hub, that the tag `vX.Y.Z` does not exist yet:
    a tag is never overwritten, and nothing is uploaded when it exists;
 3. renders the card against the previous release (the highest `vA.B.C` tag below this version:
@@ -38,7 +38,6 @@ from pathlib import Path
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalTokenNotFoundError
 
-from reasonembed import records
 from reasonembed.errors import UserError
 from reasonembed.hub import card as cards
 from reasonembed.hub import facts as facts_module
@@ -95,7 +94,7 @@ def publish(
     if not REPO_ID_RE.fullmatch(repo_id):
         raise UserError(f"--repo-id {repo_id!r}: expected ORG/NAME (e.g. my-org/remixer-bright)")
     tag = f"v{version}"
-    require_complete(output_dir)
+    layouts.require_complete(output_dir)
     layout = layouts.collect(output_dir)
     log.info("summarising %s", layout.root)
     facts = facts_module.gather(layout)
@@ -188,29 +187,6 @@ def publish(
         len(release.files),
     )
     return release
-
-
-def require_complete(output_dir: str | Path) -> None:
-    """UserError (one line) naming what a generate output folder lacks: any config export
-    (records.CONFIG_NAMES), stats.json, config.yaml or pipeline.yaml. A folder holding no
-    config at all, or no folder, is left to `layout.collect` to explain."""
-    root = Path(output_dir)
-    if not root.is_dir():
-        return
-    exports = {
-        name: f"{name}/*{layouts.EXTENSIONS[records.CONFIG_FORMATS[name]]}"
-        for name in records.CONFIG_NAMES
-    }
-    present = [name for name, pattern in exports.items() if any(root.glob(pattern))]
-    if not present:
-        return
-    missing = [pattern for name, pattern in exports.items() if name not in present]
-    missing += [name for name in layouts.METADATA_FILES if not (root / name).is_file()]
-    if missing:
-        raise UserError(
-            f"{root}: incomplete output folder, missing {', '.join(missing)}: a release needs "
-            "the whole output of `reasonembed generate` (re-run it into this folder)"
-        )
 
 
 def _commit(
