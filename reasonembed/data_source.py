@@ -2,7 +2,8 @@
 
 `load_training_rows(source, domains=None) -> list[dict]` accepts:
 
-- a `reasonembed generate` output folder: its `reasonembed/{domain}.jsonl` files are read;
+- a `reasonembed generate` output folder (reasonembed.output_folder): its
+  `reasonembed/{domain}.jsonl` files are read;
 - a folder (searched recursively) or a single file of `.jsonl` / `.parquet` in the reasonembed
   format; the authors' release is one `{domain}-formatted.jsonl` per domain;
 - a Hub dataset repo id with an optional `@revision` (`owner/name@v1.0`), fetched with
@@ -28,11 +29,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from reasonembed.errors import UserError
+from reasonembed.output_folder import OutputFolder
 from reasonembed.records import REASONEMBED_COLUMNS
 
 logger = logging.getLogger(__name__)
 
 DATA_SUFFIXES = (".jsonl", ".parquet")
+PARQUET_BATCH_ROWS = 1_000
 REASONEMBED_SUBFOLDER = "reasonembed"
 RELEASE_SUFFIX = "-formatted"
 # files a Hub snapshot needs: our own export folder and the authors' `{domain}-formatted.jsonl`
@@ -91,7 +94,7 @@ def data_files_in(path: Path) -> list[Path]:
         if path.suffix not in DATA_SUFFIXES:
             raise UserError(f"{path}: expected a .jsonl or .parquet file in the reasonembed format")
         return [path]
-    export = path / REASONEMBED_SUBFOLDER
+    export = OutputFolder(path).subfolder(REASONEMBED_SUBFOLDER)
     folder = export if export.is_dir() else path
     files = sorted(
         file
@@ -135,9 +138,13 @@ def domain_of_file(path: Path) -> str:
 
 
 def _raw_rows(path: Path) -> Iterator[tuple[int, object]]:
+    """(1-based row number, row) of a file, parquet a record batch at a time."""
     if path.suffix == ".parquet":
-        for number, row in enumerate(pq.read_table(path).to_pylist(), start=1):
-            yield number, row
+        number = 0
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=PARQUET_BATCH_ROWS):
+            for row in batch.to_pylist():
+                number += 1
+                yield number, row
         return
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):

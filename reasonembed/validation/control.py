@@ -7,12 +7,13 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow.parquet as pq
+from reasonembed.output_folder import OutputFolder
 
 logger = logging.getLogger(__name__)
 
 RAW_CONFIG = "raw"
 RAW_COLUMNS = ["domain", "query", "source_text"]
+BATCH_ROWS = 1_000
 
 
 @dataclass
@@ -33,22 +34,20 @@ def doc_as_positive_rows(rows: list[dict], data_path: Path) -> Control:
     Source documents come from the raw config (`raw/*.parquet`: domain, query, source_text),
     matched to training rows by (domain, query). Rows without a match are left out.
     """
-    raw_folder = data_path / RAW_CONFIG if data_path.is_dir() else None
-    files = sorted(raw_folder.glob("*.parquet")) if raw_folder and raw_folder.is_dir() else []
-    if not files:
+    folder = OutputFolder(data_path)
+    if not folder.raw_files():
         return Control(
             None,
             f"the data ({data_path}) has no raw config (raw/*.parquet of a `reasonembed generate` "
             "output folder), which holds each query's source document (`source_text`)",
         )
+    lacking = folder.raw_columns_missing(RAW_COLUMNS)
+    if lacking is not None:
+        file, missing = lacking
+        return Control(None, f"{file}: the raw config lacks column(s) {missing}")
     source_of: dict[tuple[str, str], str] = {}
-    for file in files:
-        names = set(pq.ParquetFile(file).schema_arrow.names)
-        missing = [column for column in RAW_COLUMNS if column not in names]
-        if missing:
-            return Control(None, f"{file}: the raw config lacks column(s) {missing}")
-        table = pq.read_table(file, columns=RAW_COLUMNS).to_pylist()
-        for item in table:
+    for batch in folder.iter_raw(RAW_COLUMNS, batch_rows=BATCH_ROWS):
+        for item in batch.to_pylist():
             if item["source_text"] and item["source_text"].strip():
                 source_of.setdefault((item["domain"], item["query"]), item["source_text"])
     control = [
