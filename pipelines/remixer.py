@@ -2,7 +2,10 @@
 
     python pipelines/remixer.py [CONFIG]        # run it (default: pipelines/configs/demo.yaml)
     reasonembed dump-pipeline CONFIG -o pipelines/remixer.yaml
-    distilabel pipeline run --config pipelines/remixer.yaml [--param STEP.FIELD=VALUE ...]
+    distilabel pipeline run --config pipelines/remixer.yaml [--param STEP.PARAMETER=VALUE ...]
+
+`--param` sets distilabel's runtime parameters only (input_batch_size, resources, the LLM's
+generation kwargs); a step's settings are the config's blocks, fixed in the YAML.
 
 `reasonembed generate CONFIG --output DIR` runs the same pipeline and also writes the output
 folder (raw, training exports, stats, quarantine).
