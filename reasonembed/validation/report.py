@@ -8,9 +8,9 @@ from pathlib import Path
 
 from reasonembed.eval.report import render_text
 from reasonembed.output import write_json, write_text
+from reasonembed.output_folder import VALIDATION_FILE
 from reasonembed.validation import BASE, CONTROL, INFONCE, MEAN_COLUMN, RI_INFONCE
 
-JSON_FILE = "validation.json"
 MARKDOWN_FILE = "validation.md"
 CHART_FILE = "ndcg.png"
 COLORS = {BASE: "#9e9e9e", INFONCE: "#4c78a8", RI_INFONCE: "#1b3a6b", CONTROL: "#e45756"}
@@ -102,10 +102,10 @@ def plot_chart(result: dict, path: Path) -> None:
 def write_outputs(result: dict, output: Path) -> list[Path]:
     """Write validation.json, validation.md and ndcg.png of `result` into `output`; their paths."""
     output.mkdir(parents=True, exist_ok=True)
-    write_json(result, output / JSON_FILE)
+    write_json(result, output / VALIDATION_FILE)
     write_text(render_markdown(result), output / MARKDOWN_FILE)
     plot_chart(result, output / CHART_FILE)
-    return [output / JSON_FILE, output / MARKDOWN_FILE, output / CHART_FILE]
+    return [output / VALIDATION_FILE, output / MARKDOWN_FILE, output / CHART_FILE]
 
 
 def print_table(rows: list[dict]) -> None:
