@@ -197,7 +197,7 @@ def test_training_is_deterministic(validated, bright):
     from reasonembed.bright import data as bright_data
     from reasonembed.data_source import load_training_rows
     from reasonembed.eval.model_settings import resolve_eval_settings
-    from reasonembed.train.loop import TrainConfig, train
+    from reasonembed.train import TrainConfig, train
     from reasonembed.validation.run import evaluate_row
 
     data, models = validated

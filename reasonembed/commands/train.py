@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from reasonembed.train.loop import LOSSES, TrainConfig, train
+from reasonembed.train.config import LOSSES, TrainConfig
+from reasonembed.train.loop import train
 
 PAPER_RECIPE = """\
 global batch: each domain's rows carry `batch_size` (queries per GPU in the paper's 8-GPU run) and

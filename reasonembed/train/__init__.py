@@ -5,10 +5,14 @@
 - `distributed`: process group set-up and the gradient-keeping all_gather.
 - `step`: the loss of a global batch and its gradient, in one piece or accumulated in chunks with
   cached representations (GradCache).
-- `loop`: `TrainConfig` and `train(config) -> Path` (the API `validate` calls).
-- `command`: the `reasonembed train` CLI.
+- `config`: `TrainConfig`, everything a run depends on.
+- `checkpoints`: atomic checkpoints and exact resumes.
+- `loop`: `train(config) -> Path` (the API `validate` calls).
+
+The `reasonembed train` command is `reasonembed.commands.train`.
 """
 
-from reasonembed.train.loop import TrainConfig, train
+from reasonembed.train.config import TrainConfig
+from reasonembed.train.loop import train
 
 __all__ = ["TrainConfig", "train"]

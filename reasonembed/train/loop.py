@@ -20,21 +20,18 @@ Determinism: the batch plan, passage sampling and the torch RNG (dropout) are al
 (seed, step, rank), so a run is repeatable on CPU and a resumed run continues exactly.
 Outputs in `output`: the model as a sentence-transformers folder (LoRA merged) with
 `reasonembed.json` (how `eval` and `validate` evaluate it: `eval.model_settings`),
-`train_log.jsonl` (one record per step), `redapter_config.json`, and `checkpoints/step-N/`.
+`train_log.jsonl` (one record per step), `redapter_config.json`, and `checkpoints/step-N/`
+(`reasonembed.train.checkpoints`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import math
-import os
 import random
-import shutil
 import statistics
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -44,110 +41,22 @@ from reasonembed.data_source import load_training_rows
 from reasonembed.errors import UserError
 from reasonembed.eval.model_settings import write_model_settings
 from reasonembed.retrieval.encoder import Encoder
-from reasonembed.retrieval.instructions import DEFAULT_QUERY_TEMPLATE
-from reasonembed.train.data import (
-    PAPER_DEVICES,
-    Batch,
-    DomainSettings,
-    check_rows,
-    make_batch,
-    plan_batches,
+from reasonembed.train.checkpoints import (
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    trim_log,
 )
+from reasonembed.train.config import TrainConfig
+from reasonembed.train.data import Batch, DomainSettings, check_rows, make_batch, plan_batches
 from reasonembed.train.distributed import DistContext, barrier, init_distributed
-from reasonembed.train.losses import DEFAULT_RI_CLAMP_MAX, DEFAULT_TEMPERATURE
 from reasonembed.train.step import StepResult, apply_gradients, forward_backward
 
 logger = logging.getLogger(__name__)
 
-LOSSES = ("ri-infonce", "infonce")
 LOG_FILE = "train_log.jsonl"
 CONFIG_FILE = "redapter_config.json"
-CHECKPOINTS = "checkpoints"
 AUTHORS_EVAL_LENGTH = 8192  # the authors evaluate their models with 8,192 tokens
-
-
-@dataclass
-class TrainConfig:
-    """Everything a Redapter run depends on. Give `data` (a source for `load_training_rows`) or
-    `rows` (already-built rows, e.g. doc-as-positive rows from `validate`).
-
-    `lora`: "auto" (LoRA for decoder backbones, full fine-tuning otherwise), "on" or "off".
-    `learning_rate` None: 1e-4 with LoRA (paper), 2e-5 for full fine-tuning.
-    `group_size` None: each row's `train_group_size`, else 16.
-    `batch_scale`: a domain's global batch is its rows' `batch_size` (queries per device in the
-        paper, else 8) x batch_scale queries, whatever the number of processes; 8 = the paper's
-        8 GPUs. It scales every domain alike (leetcode 64 and pony 2 keep their ratio).
-    `chunk_size` None: the domain's batch_size; queries per forward chunk of a process's share
-        (accumulation with cached representations): memory only, the loss is the same.
-    `eval_max_length` None: min(8192, the model's position limit), never below the training
-        length; recorded in the saved folder's reasonembed.json for `eval` and `validate`.
-    `max_steps` None: `epochs` passes over the batch plan.
-    `bf16`: "auto" (on CUDA devices that support it), "on" or "off".
-    """
-
-    model: str = "minilm"
-    output: str | Path = "redapter-model"
-    data: str | None = None
-    rows: list[dict] | None = field(default=None, repr=False)
-    domains: list[str] | None = None
-    loss: str = "ri-infonce"
-    temperature: float = DEFAULT_TEMPERATURE
-    ri_start_step: int = 100
-    ri_clamp_max: float = DEFAULT_RI_CLAMP_MAX
-    learning_rate: float | None = None
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.1
-    max_grad_norm: float = 1.0
-    epochs: int = 1
-    max_steps: int | None = None
-    group_size: int | None = None
-    batch_scale: float = float(PAPER_DEVICES)
-    chunk_size: int | None = None
-    max_length: int | None = None
-    eval_max_length: int | None = None
-    pooling: str = "auto"
-    query_template: str = DEFAULT_QUERY_TEMPLATE
-    lora: str = "auto"
-    lora_r: int = 32
-    lora_alpha: int = 64
-    lora_dropout: float = 0.1
-    lora_target_modules: str | list[str] = "all-linear"
-    gradient_checkpointing: bool = False
-    bf16: str = "auto"
-    cross_device_negatives: bool = True
-    seed: int = 42
-    save_steps: int = 500
-    save_total_limit: int = 2
-    resume: bool = True
-    device: str | None = None
-    progress: bool = True
-
-    def validate(self) -> None:
-        if self.loss not in LOSSES:
-            raise UserError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        if (self.data is None) == (self.rows is None):
-            raise UserError("give exactly one of TrainConfig.data (a source) or TrainConfig.rows")
-        if self.lora not in ("auto", "on", "off"):
-            raise UserError(f"lora must be auto, on or off, got {self.lora!r}")
-        if self.bf16 not in ("auto", "on", "off"):
-            raise UserError(f"bf16 must be auto, on or off, got {self.bf16!r}")
-        if self.temperature <= 0:
-            raise UserError(f"temperature must be > 0, got {self.temperature}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise UserError(f"max_steps must be >= 1, got {self.max_steps}")
-        if not self.batch_scale > 0:
-            raise UserError(f"batch_scale must be > 0, got {self.batch_scale}")
-        for name in ("chunk_size", "group_size", "max_length", "eval_max_length"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise UserError(f"{name} must be >= 1, got {value}")
-
-    def to_json(self) -> dict:
-        values = dataclasses.asdict(self)
-        values.pop("rows")
-        values["output"] = str(self.output)
-        values["rows_given"] = self.rows is not None
-        return values
 
 
 # --- set-up --------------------------------------------------------------------------------
@@ -204,68 +113,7 @@ def seed_step(seed: int, step: int, rank: int) -> None:
     torch.manual_seed(seed * 1_000_003 + step * 101 + rank)
 
 
-# --- checkpoints ---------------------------------------------------------------------------
-def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {
-        name: param.detach().cpu().clone()
-        for name, param in model.named_parameters()
-        if param.requires_grad
-    }
-
-
-def latest_checkpoint(output: Path) -> Path | None:
-    folder = output / CHECKPOINTS
-    found = sorted(folder.glob("step-*")) if folder.is_dir() else []
-    found = [path for path in found if (path / "state.json").exists()]
-    return found[-1] if found else None
-
-
-def save_checkpoint(output: Path, step: int, model, optimizer, scheduler, limit: int) -> Path:
-    """Atomic checkpoint of trainable weights, optimizer and scheduler at `step` (steps done)."""
-    folder = output / CHECKPOINTS
-    final = folder / f"step-{step:08d}"
-    partial = folder / f".partial-step-{step:08d}"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    torch.save(trainable_state(model), partial / "trainable.pt")
-    torch.save(optimizer.state_dict(), partial / "optimizer.pt")
-    torch.save(scheduler.state_dict(), partial / "scheduler.pt")
-    (partial / "state.json").write_text(json.dumps({"step": step}))
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(partial, final)
-    for old in sorted(folder.glob("step-*"))[:-limit] if limit > 0 else []:
-        shutil.rmtree(old, ignore_errors=True)
-    return final
-
-
-def load_checkpoint(path: Path, model, optimizer, scheduler) -> int:
-    """Restore a checkpoint; the number of steps already done."""
-    saved = torch.load(path / "trainable.pt", map_location="cpu")
-    params = dict(model.named_parameters())
-    unknown = set(saved) - set(params)
-    if unknown:
-        raise UserError(
-            f"checkpoint {path} does not match this model ({len(unknown)} unknown parameters, "
-            f"e.g. {sorted(unknown)[0]}); use a fresh --output or the same model and LoRA settings"
-        )
-    with torch.no_grad():
-        for name, value in saved.items():
-            params[name].copy_(value.to(params[name].device))
-    optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu"))
-    scheduler.load_state_dict(torch.load(path / "scheduler.pt", map_location="cpu"))
-    return int(json.loads((path / "state.json").read_text())["step"])
-
-
-def trim_log(path: Path, done: int) -> None:
-    """Keep the log records of steps 1..done (steps logged after the checkpoint are redone)."""
-    if not path.exists():
-        return
-    kept = [
-        line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= done
-    ]
-    path.write_text("".join(line + "\n" for line in kept))
-
-
+# --- the step log --------------------------------------------------------------------------
 def step_record(
     step: int,
     epoch: int,

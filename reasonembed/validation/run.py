@@ -113,7 +113,7 @@ def check_contamination(rows: list[dict], spec: str, task_data: dict, model: str
 # --- training and evaluation ---------------------------------------------------------------
 def train_configs(config: ValidationConfig, rows: list[dict], control: Control, models: Path):
     """{row name: TrainConfig} of the trained rows (the control only when available)."""
-    from reasonembed.train.loop import TrainConfig
+    from reasonembed.train.config import TrainConfig
 
     steps = config.steps
     ri_start = config.ri_start_step if config.ri_start_step is not None else min(100, steps // 3)
@@ -147,7 +147,8 @@ def train_configs(config: ValidationConfig, rows: list[dict], control: Control, 
 
 def train_one(config) -> dict:
     """Train one model; its folder, seconds and last logged plain InfoNCE."""
-    from reasonembed.train.loop import CHECKPOINTS, LOG_FILE, train
+    from reasonembed.train.checkpoints import CHECKPOINTS
+    from reasonembed.train.loop import LOG_FILE, train
 
     started = time.perf_counter()
     folder = train(config)
