@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 from pathlib import Path
 
 import pytest
 
 from reasonembed.bright.data import (
     BRIGHT_TASKS,
+    DEFAULT_REVISION,
     DOCUMENTS_MD5,
+    HUB_REPO,
     LONG_TASKS,
     SHARED_CORPORA,
     file_name,
@@ -58,6 +62,17 @@ def test_the_tables_agree():
             same_corpus = SHARED_CORPORA.get(first, first) == SHARED_CORPORA.get(second, second)
             assert same_corpus == (DOCUMENTS_MD5[first] == DOCUMENTS_MD5[second])
     assert file_name("documents", "pony") == "documents/pony-00000-of-00001.parquet"
+
+
+def test_the_paper_config_comment_states_the_pinned_source():
+    """pipelines/configs/bright-paper.yaml's header tells users where BRIGHT is read from."""
+    config = Path(__file__).resolve().parents[1] / "pipelines" / "configs" / "bright-paper.yaml"
+    lines = config.read_text().splitlines()
+    header = " ".join(itertools.takewhile(lambda line: line.startswith("#"), lines))
+    assert HUB_REPO in header
+    assert re.findall(r"\b[0-9a-f]{40}\b", header) == [DEFAULT_REVISION]
+    for config_name in ("documents", "examples"):
+        assert file_name(config_name, "<task>") in header
 
 
 def test_queries_and_gold_ids_across_tasks(tmp_path):

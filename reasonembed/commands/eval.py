@@ -33,14 +33,13 @@ logger = logging.getLogger(__name__)
 
 CONTAMINATED_EXIT = 3
 DEFAULT_CACHE = Path("~/.cache/reasonembed/embeddings")
+BRIGHT_HELP = f"'hub' ({data.HUB_REPO}) or a local folder, same layout"  # eval, eval-run, validate
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by `eval` and `eval-run`."""
     parser.add_argument("--tasks", default="all", help="'all' or comma-separated task names")
-    parser.add_argument(
-        "--bright", default="hub", help="'hub' (xlangai/BRIGHT) or a local folder, same layout"
-    )
+    parser.add_argument("--bright", default="hub", help=BRIGHT_HELP)
     parser.add_argument(
         "--revision", default=data.DEFAULT_REVISION, help="Hub dataset revision (pinned default)"
     )

@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from reasonembed.commands.eval import CONTAMINATED_EXIT
+from reasonembed.bright.data import BRIGHT_TASKS
+from reasonembed.commands.eval import BRIGHT_HELP, CONTAMINATED_EXIT
 from reasonembed.eval.instructions import MODES
 from reasonembed.eval.model_settings import AUTO
 from reasonembed.validation.report import print_table
@@ -32,13 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model", default=defaults.model, help="base model: folder, alias or Hub id"
     )
     parser.add_argument(
-        "--tasks", required=True, help="comma-separated BRIGHT tasks, or 'all' (12 tasks)"
+        "--tasks",
+        required=True,
+        help=f"comma-separated BRIGHT tasks, or 'all' ({len(BRIGHT_TASKS)} tasks)",
     )
-    parser.add_argument(
-        "--bright",
-        default=defaults.bright,
-        help="'hub' (xlangai/BRIGHT) or a local folder, same layout",
-    )
+    parser.add_argument("--bright", default=defaults.bright, help=BRIGHT_HELP)
     parser.add_argument("--revision", default=defaults.revision, help="BRIGHT Hub revision")
     parser.add_argument(
         "--steps", type=int, default=defaults.steps, help="training steps per trained model"
