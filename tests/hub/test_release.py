@@ -17,6 +17,8 @@ from huggingface_hub import HfApi, snapshot_download
 from reasonembed.cli import main
 from reasonembed.errors import UserError
 from reasonembed.hub.release import publish
+from reasonembed.output_folder import OutputFolder, config_glob
+from reasonembed.records import CONFIG_FILE, PIPELINE_FILE, QUARANTINE_FILE, STATS_FILE
 from tests.support.factory_output import write_output
 
 REPO = "org/remixer-test"
@@ -29,7 +31,8 @@ def _refs(repo: str = REPO) -> tuple[str, dict[str, str]]:
 
 
 def _st_rows(folder) -> list[dict]:
-    return pq.read_table(folder / "sentence-transformers").to_pylist()
+    files = OutputFolder(folder).config_files("sentence-transformers")
+    return [row for path in files for row in pq.read_table(path).to_pylist()]
 
 
 def test_two_versions_are_pinned_by_tag(hub_server, tmp_path):
@@ -169,7 +172,7 @@ def test_dry_run_writes_the_exact_tree(hub_server, tmp_path):
     remote.pop(".gitattributes")
     assert sorted(local) == sorted(real.files) == sorted(dry.files)
     assert local == remote
-    assert "quarantine/quarantine.parquet" not in local
+    assert QUARANTINE_FILE not in local
 
     with pytest.raises(UserError, match="not empty"):
         publish(folder, REPO, "1.0.1", dry_run=True, dry_run_dir=tmp_path / "tree")
@@ -227,7 +230,7 @@ def test_token_is_never_written(hub_server, tmp_path, caplog, capsys, monkeypatc
 
 def test_token_in_a_published_file_is_refused(hub_server, tmp_path):
     folder = write_output(tmp_path / "out")
-    (folder / "pipeline.yaml").write_text(f"api_key: {hub_server.token}\n")
+    (folder / PIPELINE_FILE).write_text(f"api_key: {hub_server.token}\n")
     with pytest.raises(UserError, match="pipeline.yaml contains your Hugging Face token"):
         publish(folder, REPO, "1.0.0")
     assert not _exists(REPO)  # refused before the repository was even created
@@ -258,9 +261,9 @@ def test_folder_without_configs_is_refused(tmp_path):
 @pytest.mark.parametrize(
     "remove, named",
     [
-        ("stats.json", "stats.json"),
-        ("config.yaml", "config.yaml"),
-        ("flagembedding", "flagembedding/*.jsonl"),
+        (STATS_FILE, STATS_FILE),
+        (CONFIG_FILE, CONFIG_FILE),
+        ("flagembedding", config_glob("flagembedding")),
     ],
 )
 def test_incomplete_folder_is_refused_naming_what_is_missing(tmp_path, remove, named):
@@ -275,7 +278,7 @@ def test_incomplete_folder_is_refused_naming_what_is_missing(tmp_path, remove, n
 
 def test_publish_cli_without_stats_is_one_line_and_writes_nothing(tmp_path):
     folder = write_output(tmp_path / "out")
-    (folder / "stats.json").unlink()
+    OutputFolder(folder).stats_path.unlink()
     result = subprocess.run(
         [sys.executable, "-m", "reasonembed.cli", "publish", str(folder), "--repo-id", REPO]
         + ["--version", "1.0.0", "--dry-run", "--dry-run-dir", str(tmp_path / "tree")],

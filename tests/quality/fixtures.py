@@ -1,4 +1,4 @@
-"""Hand-made samples and `reasonembed generate` output folders for the quality tests."""
+"""Hand-made samples, and a hand-made output folder for the sample browser's tests."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from reasonembed.output_folder import OutputFolder
 from reasonembed.quality.filters import QUALITY_FIELDS
-from reasonembed.records import RAW_SCHEMA, STATS_FILE
+from reasonembed.records import RAW_SCHEMA
 
 SOURCE = (
     "Photosynthesis converts light energy into chemical energy stored in glucose. The light "
@@ -63,7 +64,13 @@ def sample(query: str, candidates: list[dict], domain: str = "biology", **extra)
 
 
 def make_output_folder(root: Path, n_samples: int = 60, seed: int = 0) -> Path:
-    """A generate output folder: raw parquet (RAW_SCHEMA + quality columns) and stats.json."""
+    """A generate output folder: raw parquet (RAW_SCHEMA + quality columns) and stats.json.
+
+    Built by hand for the sample browser's tests (tests/quality/test_browse.py), which read it
+    leniently: random metric values and a stats.json of hand-chosen funnel drops that is not a
+    whole RunStats. Every other test builds its folder with the factory's own writer
+    (tests/support/factory_output.py)."""
+    folder = OutputFolder(root)
     rng = random.Random(seed)
     domains = ["biology", "economics", "leetcode"]
     rows = []
@@ -95,9 +102,9 @@ def make_output_folder(root: Path, n_samples: int = 60, seed: int = 0) -> Path:
                 decontamination_bright_gold_ids=["gold-7"] if index == 7 else [],
             )
         )
-    (root / "raw").mkdir(parents=True, exist_ok=True)
+    folder.subfolder("raw").mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pylist(rows, schema=RAW_QUALITY_SCHEMA)
-    pq.write_table(table, root / "raw" / "train-00000-of-00001.parquet")
+    pq.write_table(table, folder.subfolder("raw") / "train-00000-of-00001.parquet")
     stats = {
         "funnel": [
             {"stage": "seeds", "count": 100},
@@ -118,5 +125,5 @@ def make_output_folder(root: Path, n_samples: int = 60, seed: int = 0) -> Path:
         "candidate_drops": {"source_duplicate": 4},
         "triviality_config": {"max_source_copy_share": 0.5, "max_source_copy_chars": 400},
     }
-    (root / STATS_FILE).write_text(json.dumps(stats))
+    folder.stats_path.write_text(json.dumps(stats))
     return root

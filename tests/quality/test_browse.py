@@ -18,9 +18,10 @@ import pytest
 from PIL import Image
 
 from reasonembed.errors import UserError
+from reasonembed.output_folder import OutputFolder
 from reasonembed.quality.browse import BROWSER_FILE, write_browser
 from reasonembed.quality.browse_items import copied_spans
-from reasonembed.records import QUARANTINE_FILE, QUARANTINE_SCHEMA
+from reasonembed.records import QUARANTINE_SCHEMA
 from tests.quality.fixtures import (
     OTHER_TEXTS,
     RAW_QUALITY_SCHEMA,
@@ -29,6 +30,7 @@ from tests.quality.fixtures import (
     make_output_folder,
     sample,
 )
+from tests.support.factory_output import annotated_row, write_output
 
 CHROMIUM = Path("/usr/bin/chromium")
 needs_chromium = pytest.mark.skipif(
@@ -47,9 +49,12 @@ REMOVED_STRUCT = pa.list_(pa.struct([("doc_id", pa.string()), ("reason", pa.stri
 def build_output(root: Path) -> Path:
     """A generate output: 12 fixture samples plus one crafted kept sample (copied run, unsafe
     text, a removed candidate), a dropped sample, two earlier drops and a quarantined judgement
-    of the crafted sample; stats.json from the fixture; one plot."""
+    of the crafted sample; stats.json from the fixture; one plot. Built by hand, not by the
+    factory's writer: the page must cope with what the writer never writes (a NaN score, hand
+    payloads of every rejection stage, a partial stats.json)."""
     folder = make_output_folder(root, n_samples=12)
-    shard = folder / "raw" / "train-00000-of-00001.parquet"
+    output = OutputFolder(folder)
+    (shard,) = output.raw_files()
     crafted = sample(
         XSS_QUERY,
         [
@@ -121,10 +126,10 @@ def build_output(root: Path) -> Path:
     rows = [
         {**dict(zip(keys, r[:6], strict=True)), "payload": json.dumps(r[6])} for r in rejections
     ]
-    (folder / "quarantine").mkdir()
-    pq.write_table(pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA), folder / QUARANTINE_FILE)
-    (folder / "report").mkdir()
-    Image.new("RGB", (40, 30), (30, 120, 200)).save(folder / "report" / "funnel.png")
+    output.quarantine_path.parent.mkdir()
+    pq.write_table(pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA), output.quarantine_path)
+    output.report_dir.mkdir()
+    Image.new("RGB", (40, 30), (30, 120, 200)).save(output.report_dir / "funnel.png")
     return folder
 
 
@@ -254,28 +259,15 @@ def test_screenshot_is_not_blank(page, tmp_path):
 
 
 def synthetic_output(root: Path, per_domain: int, domains=("biology", "economics", "leetcode")):
-    """`per_domain` small raw samples per domain in 3 shards of small row groups."""
+    """`per_domain` kept samples per domain, written by the factory's writer in 3 raw shards of
+    100-row row groups."""
     rows = [
-        sample(
-            f"synthetic question {index} in {domain}",
-            [candidate(f"{domain}/d{index}", OTHER_TEXTS[index % 4], 1, 4)],
-            domain=domain,
-            sample_id=f"{domain[:3]}-{index:05d}",
-            source_doc_id=f"{domain}/src-{index}",
-        )
+        annotated_row(domain, index, revision=1, scores=[4, 1])
         for domain in domains
         for index in range(per_domain)
     ]
-    (root / "raw").mkdir(parents=True)
-    third = len(rows) // 3
-    for shard in range(3):
-        part = rows[shard * third : (shard + 1) * third]
-        pq.write_table(
-            pa.Table.from_pylist(part, schema=RAW_QUALITY_SCHEMA),
-            root / "raw" / f"train-{shard:05d}-of-00003.parquet",
-            row_group_size=100,
-        )
-    return root
+    counts = dict.fromkeys(domains, per_domain)
+    return write_output(root, domains=counts, rows=rows, raw_shards=3, batch_rows=100)
 
 
 def test_many_samples_keep_exactly_the_limit_per_domain(tmp_path):

@@ -9,15 +9,17 @@ from PIL import Image
 
 from reasonembed.cli import main
 from reasonembed.errors import UserError
+from reasonembed.output_folder import OutputFolder
+from reasonembed.quality.browse import BROWSER_FILE
 from reasonembed.quality.report import PLOT_FILES, write_report
-from reasonembed.stats import RunStats
 from tests.support.factory_output import write_output
 
 
 def test_report_writes_markdown_plots_and_browser(tmp_path):
     folder = write_output(tmp_path / "out", domains={"biology": 3, "leetcode": 2})
     assert main(["report", str(folder), "--browse-limit", "5"]) == 0
-    report = folder / "report" / "report.md"
+    report_dir = OutputFolder(folder).report_dir
+    report = report_dir / "report.md"
     text = report.read_text()
     # the funnel as the writer counted it: 2 domains x (samples + 1 dropped + 1 filtered) seeds
     assert "| seeds | 9 | seeds:drop:too_short: 2 |" in text
@@ -28,17 +30,17 @@ def test_report_writes_markdown_plots_and_browser(tmp_path):
     assert "**Not run**: the config has no `bright:` setting" in text
     for name in PLOT_FILES:
         assert f"]({name})" in text
-        with Image.open(folder / "report" / name) as image:
+        with Image.open(report_dir / name) as image:
             assert image.format == "PNG" and image.width >= 600 and image.height >= 250
-    page = (folder / "report" / "index.html").read_text()  # tested in Chromium: test_browse.py
+    page = (report_dir / BROWSER_FILE).read_text()  # tested in Chromium: test_browse.py
     assert "[r1] leetcode question 1" in page and "relevance_scores.png</figcaption>" in page
 
 
 def test_report_agrees_with_stats_json(tmp_path):
     folder = write_output(tmp_path / "out", domains={"biology": 4})
-    write_report(folder)
-    stats = RunStats.read(folder)
-    text = (folder / "report" / "report.md").read_text()
+    report = write_report(folder)
+    stats = OutputFolder(folder).stats
+    text = report.read_text()
     for stage in stats.funnel:
         assert f"| {stage.stage} | {stage.count:,} |" in text
     assert stats.samples == 4 and stats.quarantined.judgements == 1
@@ -49,9 +51,10 @@ def test_report_errors_name_the_folder(tmp_path):
         write_report(tmp_path)
     assert main(["report", str(tmp_path / "missing")]) == 1
     folder = write_output(tmp_path / "out", domains={"biology": 2})
-    (folder / "stats.json").write_text("{not json")
+    stats = OutputFolder(folder).stats_path
+    stats.write_text("{not json")
     with pytest.raises(UserError, match="stats.json: not valid JSON"):
         write_report(folder)
-    (folder / "stats.json").write_text(json.dumps({"samples": 2}))
+    stats.write_text(json.dumps({"samples": 2}))
     with pytest.raises(UserError, match="stats.json: not a stats.json of this reasonembed"):
         write_report(folder)

@@ -20,7 +20,7 @@ from PIL import Image
 
 from reasonembed.commands.generate import write_output_folder
 from reasonembed.config import parse_config
-from reasonembed.stats import RunStats
+from reasonembed.output_folder import VALIDATION_FILE, OutputFolder
 from reasonembed.steps.assembly import AssembleSamples
 
 N_NEGATIVES = 3
@@ -127,8 +127,12 @@ def write_output(
     validation: bool = False,
     raw_shards: int = 2,
     rows: list[dict] | None = None,
+    batch_rows: int | None = None,
     **config_overrides,
 ) -> Path:
+    """Write the folder (see the module docstring); `rows`: the annotated rows instead of the
+    default ones; `batch_rows`: records given to the writer this many at a time (a raw row group
+    each), else all at once."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     domains = domains or {"biology": 3, "leetcode": 2}
@@ -142,31 +146,31 @@ def write_output(
         seeds = sum(1 for row in rows if row["domain"] == domain)
         seed_counts[domain] = {"considered": seeds + 1, "selected": seeds, "too_short": 1}
     kept = sum(1 for record in records if record["status"] == "kept")
+    step_rows = batch_rows or max(1, len(records))
     write_output_folder(
         config,
         folder,
-        [records],
+        [records[start : start + step_rows] for start in range(0, len(records), step_rows)],
         seed_counts,
         {"distilabel": {"version": "1.5.3"}, "pipeline": {"name": "remixer"}},
         shard_rows=max(1, -(-kept // raw_shards)),
     )
-    (folder / "report").mkdir(exist_ok=True)
-    (folder / "report" / "report.md").write_text(f"# Report\n\n{kept} samples.\n")
-    (folder / "report" / "scores.png").write_bytes(png_bytes())
-    (folder / "report" / "index.html").write_text("<!doctype html><title>samples</title>\n")
+    output = OutputFolder(folder)
+    report = output.report_dir
+    report.mkdir(exist_ok=True)
+    (report / "report.md").write_text(f"# Report\n\n{kept} samples.\n")
+    (report / "scores.png").write_bytes(png_bytes())
+    (report / "index.html").write_text("<!doctype html><title>samples</title>\n")
     if validation:
-        (folder / "validation").mkdir(exist_ok=True)
+        validated = output.validation_dir
+        validated.mkdir(exist_ok=True)
         results = {
             "rows": [
                 {"model": "minilm", "bright_ndcg@10": 0.081},
                 {"model": "minilm+remixer", "bright_ndcg@10": 0.094},
             ]
         }
-        (folder / "validation" / "validation.json").write_text(json.dumps(results))
-        (folder / "validation" / "validation.md").write_text("# Validation\n")
-        (folder / "validation" / "ndcg.png").write_bytes(png_bytes())
+        (validated / VALIDATION_FILE).write_text(json.dumps(results))
+        (validated / "validation.md").write_text("# Validation\n")
+        (validated / "ndcg.png").write_bytes(png_bytes())
     return folder
-
-
-def read_stats(folder: Path) -> RunStats:
-    return RunStats.read(folder)

@@ -11,6 +11,8 @@ import pytest
 
 from reasonembed.data_source import load_training_rows
 from reasonembed.errors import UserError
+from reasonembed.output_folder import OutputFolder
+from tests.support.factory_output import write_output
 
 
 def row(query: str, **extra) -> dict:
@@ -50,11 +52,14 @@ def test_release_folder_takes_domain_from_file_name(tmp_path):
 
 
 def test_generate_output_folder_reads_only_reasonembed_subfolder(tmp_path):
-    write_jsonl(tmp_path / "reasonembed" / "economics.jsonl", [row("e1")])
-    # another config in the same output must not be read as training rows
-    write_jsonl(tmp_path / "flagembedding" / "economics.jsonl", [{"query": "x", "pos": ["y"]}])
-    rows = load_training_rows(str(tmp_path))
-    assert [(r["domain"], r["query"]) for r in rows] == [("economics", "e1")]
+    folder = OutputFolder(write_output(tmp_path / "out", domains={"economics": 2, "biology": 1}))
+    rows = load_training_rows(str(folder.path))
+    # the other configs of the same output (flagembedding JSONL, raw and sentence-transformers
+    # parquet) are not read as training rows
+    exports = folder.domain_files("reasonembed")
+    assert sorted({r["source_file"] for r in rows}) == sorted(str(p) for p in exports.values())
+    assert [r["domain"] for r in rows] == ["biology", "economics", "economics"]
+    assert all(r["query"].startswith(f"[r1] {r['domain']} question") for r in rows)
 
 
 def test_single_parquet_file(tmp_path):
