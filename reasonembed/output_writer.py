@@ -12,8 +12,9 @@ have the same number of negatives, the smallest of the dataset, which is known o
 Memory is bounded by one batch plus per-domain counters, never by the dataset. `close()` returns
 the `FunnelCounts` the stats are built from.
 
-`leaf_batches(pipeline)` reads the leaf's files from distilabel's data folder by step name (never
-through the Distiset, which renames a lone leaf to "default" and materialises every row).
+`leaf_files(pipeline, step_name)` finds the leaf's files in distilabel's data folder by step name
+and `iter_raw_batches` reads them a batch at a time (never through the Distiset, which renames a
+lone leaf to "default" and materialises every row).
 """
 
 from __future__ import annotations
