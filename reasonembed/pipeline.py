@@ -18,11 +18,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from distilabel.pipeline import Pipeline
-
 from reasonembed.config import FactoryConfig, config_hash
 from reasonembed.engine import apply_step_resources
 from reasonembed.llms import build_llm
+from reasonembed.recovery_cache import FactoryPipeline
 
 LEAF_STEP = "assemble_samples"
 ANNOTATION_SLOTS_PER_BATCH = 16
@@ -62,7 +61,7 @@ def pipeline_name(config: FactoryConfig) -> str:
     return f"{config.name}-{config_hash(config)}"
 
 
-def build_pipeline(config: FactoryConfig, seeds_file: str | None = None) -> Pipeline:
+def build_pipeline(config: FactoryConfig, seeds_file: str | None = None) -> FactoryPipeline:
     """The pipeline of `config`; `seeds_file`: seed rows already selected (see SelectSeeds)."""
     from reasonembed.steps.annotation import AnnotateRelevance
     from reasonembed.steps.assembly import AssembleSamples
@@ -75,7 +74,7 @@ def build_pipeline(config: FactoryConfig, seeds_file: str | None = None) -> Pipe
     custom = config.custom_domains
     generator_batch = config.generator.batch_size
     queries_per_annotation_batch = annotation_batch_queries(config)
-    with Pipeline(
+    with FactoryPipeline(
         name=pipeline_name(config),
         description="ReMixer: conditioned query generation, source-free candidate mining, "
         "LLM relevance annotation (reasonembed)",

@@ -74,6 +74,8 @@ def _pinned_pipeline_class():
     from distilabel.utils.logging import setup_logging
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+    from reasonembed.recovery_cache import LeanRecoveryCache
+
     @ray.remote
     class PinnedStepActor:
         def __init__(self, step_wrapper, log_queue, pipeline_name: str, cache_id: str) -> None:
@@ -85,7 +87,7 @@ def _pinned_pipeline_class():
             set_pipeline_running_env_variables(self.pipeline_name, self.cache_id)
             return self.step_wrapper.run()
 
-    class HostPinnedRayPipeline(RayPipeline):
+    class HostPinnedRayPipeline(LeanRecoveryCache, RayPipeline):
         pinned_steps: frozenset[str] = frozenset()
         pinned_node_id: str | None = None
 

@@ -8,7 +8,7 @@ profile of `benchmarks/scale.py` at 10k judgements (py-spy, all processes) that 
 machine, and it grows with the number of batches.
 
 `LeanRecoveryCache`, mixed into the pipeline classes the factory runs (`FactoryPipeline` here,
-the Ray pipeline in `engine`), keeps what distilabel writes and when, minus the repetition:
+the Ray pipeline in `ray_placement`), keeps what distilabel writes and when, minus the repetition:
 
 - the cache paths are computed once, when the batches start flowing: the runtime parameters,
   which the signature covers, are set before that and do not change during the run;
