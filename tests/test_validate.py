@@ -16,6 +16,7 @@ from PIL import Image
 
 from reasonembed.cli import main
 from reasonembed.errors import UserError
+from reasonembed.output_folder import VALIDATION_FILE, OutputFolder
 from reasonembed.validation.run import default_output
 from tests.eval.fixtures import BIOLOGY_EXAMPLES, write_bright_fixture
 from tests.support.factory_output import annotated_row, write_output
@@ -128,12 +129,12 @@ def validated(bright, tmp_path_factory):
 
 
 def result_of(folder):
-    return json.loads((folder / "validation.json").read_text())
+    return json.loads((folder / VALIDATION_FILE).read_text())
 
 
 def test_four_rows_scored_and_written(validated, bright, tmp_path):
     data, models = validated
-    result = result_of(data / "validation")
+    result = result_of(OutputFolder(data).validation_dir)
     rows = {row["model"]: row for row in result["rows"]}
     assert list(rows) == ["base", "infonce", "ri-infonce", "doc-as-positive"]
     for row in rows.values():
@@ -185,10 +186,10 @@ def test_four_rows_scored_and_written(validated, bright, tmp_path):
     control_config = json.loads((models / "doc-as-positive" / "redapter_config.json").read_text())
     assert control_config["rows_given"] and control_config["loss"] == "infonce"
 
-    markdown = (data / "validation" / "validation.md").read_text()
+    markdown = (OutputFolder(data).validation_dir / "validation.md").read_text()
     assert "| model | positives | loss | steps | mean nDCG@10 | biology | leetcode |" in markdown
     assert "| doc-as-positive | source document | infonce | 4 |" in markdown
-    with Image.open(data / "validation" / "ndcg.png") as image:
+    with Image.open(OutputFolder(data).validation_dir / "ndcg.png") as image:
         assert image.format == "PNG" and image.width >= 600 and image.height >= 400
 
 
@@ -235,7 +236,7 @@ def test_training_is_deterministic(validated, bright):
     }
 
     summaries, _ = evaluate_row(str(again), resolve_eval_settings(str(again)), task_data)
-    reported = result_of(data / "validation")["evaluation"]["infonce"]
+    reported = result_of(OutputFolder(data).validation_dir)["evaluation"]["infonce"]
     assert {t: s["ndcg@10"] for t, s in summaries.items()} == {
         t: s["ndcg@10"] for t, s in reported.items()
     }
@@ -248,7 +249,7 @@ def test_publish_dry_run_card_shows_the_table(validated, tmp_path, monkeypatch):
     args = ["publish", str(data), "--repo-id", "org/remixer-test", "--version", "1.0.0"]
     assert main([*args, "--dry-run", "--dry-run-dir", str(tree)]) == 0
     card = (tree / "README.md").read_text()
-    rows = result_of(data / "validation")["rows"]
+    rows = result_of(OutputFolder(data).validation_dir)["rows"]
     assert "## Validation" in card
     assert "| model | positives | loss | steps | mean nDCG@10 | biology | leetcode |" in card
     for row in rows:

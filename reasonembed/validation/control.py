@@ -11,7 +11,6 @@ from reasonembed.output_folder import OutputFolder
 
 logger = logging.getLogger(__name__)
 
-RAW_CONFIG = "raw"
 RAW_COLUMNS = ["domain", "query", "source_text"]
 BATCH_ROWS = 1_000
 

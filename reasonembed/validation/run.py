@@ -16,13 +16,13 @@ from reasonembed.bright import data as bright_data
 from reasonembed.data_source import download_hub_dataset, is_repo_id, load_training_rows
 from reasonembed.errors import UserError
 from reasonembed.eval.model_settings import AUTO
+from reasonembed.output_folder import RAW, OutputFolder, config_glob
 from reasonembed.validation import BASE, CONTROL, INFONCE, MEAN_COLUMN, RI_INFONCE, ROW_NAMES
-from reasonembed.validation.control import RAW_CONFIG, Control, doc_as_positive_rows
+from reasonembed.validation.control import Control, doc_as_positive_rows
 from reasonembed.validation.report import write_outputs
 
 logger = logging.getLogger(__name__)
 
-VALIDATION_DIR = "validation"
 DEFAULT_STEPS = 300
 POSITIVES = {
     BASE: "-",
@@ -75,7 +75,7 @@ def resolve_data(spec: str) -> Path:
     if path.exists():
         return path
     if is_repo_id(spec):
-        return download_hub_dataset(spec, extra_patterns=(f"{RAW_CONFIG}/*.parquet",))
+        return download_hub_dataset(spec, extra_patterns=(config_glob(RAW),))
     raise UserError(
         f"--data {spec!r} is neither an existing file or folder nor a Hub repo id "
         "(owner/name[@revision])"
@@ -87,7 +87,7 @@ def default_output(spec: str, output: str | None) -> Path:
         return Path(output)
     path = Path(spec).expanduser()
     if path.is_dir():
-        return path / VALIDATION_DIR
+        return OutputFolder(path).validation_dir
     raise UserError(
         f"--data {spec}: not a local folder, so there is no default output folder; pass --output"
     )
