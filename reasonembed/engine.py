@@ -12,8 +12,9 @@ On Ray every step replica is an actor somewhere on the cluster, with these rules
   `reasonembed generate`), and the file lives on that machine: budgets, the ledger, the progress
   bars and the cache stay exactly as on one machine. Those replicas are light clients of the
   `vllm serve` processes on the GPU nodes (`openai` backend, `base_url` listing every server);
-  with the in-process `vllm` backend, their GPUs must be the driver node's own.
-- Every other step (seeds, query filter, mining, assembly) may run on any node, so every node
+  with the in-process `vllm` backend, their GPUs must be the driver node's own. The seed step
+  and the leaf share the seed gate's SQLite file (`reasonembed.pacing`) and run there too.
+- Every other step (query filter, mining) may run on any node, so every node
   must see the config's paths (corpora, `cache_dir` with the embedding cache, `bright`) at the
   same absolute path (a shared filesystem), and the driver's working directory must exist on
   every node (relative paths are resolved against it). This is checked on every node before the

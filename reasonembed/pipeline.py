@@ -5,7 +5,9 @@
 
 One row per seed flows through every step (mining attaches a query's candidates as a list, the
 annotation step fans them out to the LLM), so every step is a per-row step and memory is bounded
-by batch sizes. `assemble_samples` is the only leaf: one record per seed, whatever happened to it
+by batch sizes: a gate (`reasonembed.pacing`) keeps at most `select_seeds.seeds_in_flight` seeds
+(`pacing.window_for` of the steps' input batches) between the seed step and the leaf, so fast
+steps cannot pile rows up in front of slow ones. `assemble_samples` is the only leaf: one record per seed, whatever happened to it
 (`reasonembed.steps.assembly`); `reasonembed.output_writer` streams its files into the output
 folder.
 
@@ -21,6 +23,7 @@ from pathlib import Path
 from reasonembed.config import FactoryConfig, config_hash
 from reasonembed.engine import apply_step_resources
 from reasonembed.llms import build_llm
+from reasonembed.pacing import window_for
 from reasonembed.recovery_cache import FactoryPipeline
 
 LEAF_STEP = "assemble_samples"
@@ -51,6 +54,21 @@ def annotation_batch_queries(config: FactoryConfig) -> int:
     return max(1, requests // config.mining.n_candidates)
 
 
+def query_filter_batch(config: FactoryConfig) -> int:
+    return max(config.generator.batch_size, 16)
+
+
+def pipeline_steps(pipeline: FactoryPipeline) -> list:
+    from distilabel.constants import STEP_ATTR_NAME
+
+    return [pipeline.dag.get_step(name)[STEP_ATTR_NAME] for name in pipeline.dag]
+
+
+def pacing_file_of(config: FactoryConfig) -> Path:
+    """The SQLite file of the seed gate's counters (one row per pipeline name)."""
+    return Path(config.cache_dir) / "pacing.sqlite"
+
+
 def distilabel_cache_dir(config: FactoryConfig) -> Path:
     return Path(config.cache_dir) / "distilabel"
 
@@ -74,6 +92,7 @@ def build_pipeline(config: FactoryConfig, seeds_file: str | None = None) -> Fact
     custom = config.custom_domains
     generator_batch = config.generator.batch_size
     queries_per_annotation_batch = annotation_batch_queries(config)
+    pacing_file = str(pacing_file_of(config))
     with FactoryPipeline(
         name=pipeline_name(config),
         description="ReMixer: conditioned query generation, source-free candidate mining, "
@@ -88,6 +107,7 @@ def build_pipeline(config: FactoryConfig, seeds_file: str | None = None) -> Fact
             bright=config.bright,
             seeds_file=seeds_file,
             oversample=seed_oversample(config),
+            pacing_file=pacing_file,
             batch_size=generator_batch,
         )
         last = seeds
@@ -122,7 +142,7 @@ def build_pipeline(config: FactoryConfig, seeds_file: str | None = None) -> Fact
             name="filter_queries",
             quality=config.quality,
             bright=config.bright,
-            input_batch_size=max(generator_batch, 16),
+            input_batch_size=query_filter_batch(config),
         )
         mining = MineCandidates(
             name="mine_candidates",
@@ -147,8 +167,13 @@ def build_pipeline(config: FactoryConfig, seeds_file: str | None = None) -> Fact
             quality=config.quality,
             bright=config.bright,
             config_hash=config_hash(config),
+            pacing_file=pacing_file,
             input_batch_size=queries_per_annotation_batch,
         )
         last >> mining >> annotation >> assemble
+    seeds.seeds_in_flight = window_for(
+        [getattr(step, "input_batch_size", 0) for step in pipeline_steps(pipeline)],
+        generator_batch,
+    )
     apply_step_resources(pipeline, config.engine)
     return pipeline

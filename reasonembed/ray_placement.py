@@ -2,7 +2,8 @@
 
 `host_pinned_ray_pipeline(pipeline)` is distilabel's RayPipeline whose LLM steps (those holding a
 ReasonEmbedLLM: they open the request cache and the usage ledger, one SQLite file that only the
-processes of one host may open) are placed on the driver's node. `check_cluster(config,
+processes of one host may open) are placed on the driver's node, and so are the seed step and the
+leaf (they share the seed gate's SQLite file, `reasonembed.pacing`). `check_cluster(config,
 ray_pipeline)` runs `node_problems` on every alive node before any step starts: the GPUs the
 steps ask for, the driver's working directory, the same `cache_dir`, the corpora, `bright` and,
 on the driver's node, the LLM roles' API keys.
@@ -39,6 +40,18 @@ def llm_step_names(pipeline: BasePipeline) -> list[str]:
     ]
 
 
+def paced_step_names(pipeline: BasePipeline) -> list[str]:
+    """Steps that open the seed gate's SQLite file (`reasonembed.pacing`): the seed step and
+    the leaf."""
+    from distilabel.constants import STEP_ATTR_NAME
+
+    return [
+        name
+        for name in pipeline.dag
+        if getattr(pipeline.dag.get_step(name)[STEP_ATTR_NAME], "pacing_file", None)
+    ]
+
+
 def host_pinned_ray_pipeline(pipeline: BasePipeline):
     """`pipeline.ray()`, with the replicas of its LLM steps placed on the driver's node."""
     import ray
@@ -51,7 +64,7 @@ def host_pinned_ray_pipeline(pipeline: BasePipeline):
         requirements=pipeline.requirements,
     )
     ray_pipeline.dag = pipeline.dag
-    ray_pipeline.pinned_steps = frozenset(llm_step_names(pipeline))
+    ray_pipeline.pinned_steps = frozenset(llm_step_names(pipeline) + paced_step_names(pipeline))
     ray_pipeline.pinned_node_id = ray.get_runtime_context().get_node_id()
     return ray_pipeline
 

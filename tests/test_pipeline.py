@@ -43,13 +43,16 @@ def _runtime_names(parameters: dict, prefix: str = "") -> set[str]:
 
 
 def _own_fields(model) -> set[str]:
-    """The pydantic fields declared by this project's classes (not distilabel's own)."""
+    """The pydantic fields declared by this project's classes (not distilabel's own), except
+    those declared `exclude=True` (distilabel's `exclude_from_signature`, re-declared by the
+    paced steps)."""
+    fields = type(model).model_fields
     return {
         name
         for cls in type(model).__mro__
         if cls.__module__.startswith("reasonembed")
         for name in getattr(cls, "__annotations__", {})
-        if name in type(model).model_fields
+        if name in fields and not fields[name].exclude
     }
 
 

@@ -20,6 +20,9 @@ folder writer (`reasonembed.output_writer`) can count the whole funnel from this
                doc_id, payload}: quarantined or deferred judgements, the drop of the sample, or
                the query's own rejection
 
+With `pacing_file`, each batch's records are counted in the back-pressure gate that the seed
+step waits on (`reasonembed.pacing`).
+
 Nested data travels as JSON text so the leaf's parquet schema is the same in every batch
 (distilabel's write buffer infers a schema per 50 rows and cannot reconcile a column that is
 all null in one file with strings in the next).
@@ -34,11 +37,13 @@ from pydantic import Field, PrivateAttr
 
 from reasonembed import __version__
 from reasonembed.llms.budget import DEFERRED_KIND
+from reasonembed.pacing import SeedGate
 from reasonembed.quality import triviality as tv
 from reasonembed.quality.decontamination import DECONTAMINATION_COLUMNS
 from reasonembed.quality.filters import TrivialityConfig, filter_sample
 from reasonembed.records import USAGE_FIELDS, USAGE_STAGES
 from reasonembed.steps.llm_task import is_rejected
+from reasonembed.steps.seeds import UNSIGNED_FIELDS
 from reasonembed.textnorm import stable_hash
 
 # query-level quality columns written by the query filter and the mining step
@@ -99,8 +104,11 @@ class AssembleSamples(Step):
     quality: TrivialityConfig = Field(default_factory=TrivialityConfig)
     bright: str | None = None
     config_hash: str = ""
+    pacing_file: str | None = None
+    exclude_from_signature: set[str] = Field(default=UNSIGNED_FIELDS, exclude=True)
 
     _bright_gold: dict[str, set[str]] | None = PrivateAttr(default=None)
+    _gate: SeedGate | None = PrivateAttr(default=None)
 
     @property
     def inputs(self) -> list[str]:
@@ -116,9 +124,14 @@ class AssembleSamples(Step):
             from reasonembed.bright.data import load_bright_gold_ids
 
             self._bright_gold = load_bright_gold_ids(self.bright)
+        if self.pacing_file:
+            self._gate = SeedGate(self.pacing_file)
 
     def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]
-        yield [self.record(row) for row in inputs]
+        records = [self.record(row) for row in inputs]
+        if self._gate is not None:
+            self._gate.finish(len(records))
+        yield records
 
     def record(self, row: dict[str, Any]) -> dict[str, Any]:
         """The leaf record of one query row (see the module docstring)."""

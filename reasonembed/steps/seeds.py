@@ -5,6 +5,9 @@ benchmark test documents (BRIGHT gold_ids and excluded_ids of the domain's task,
 files), deduplication by normalised-text hash (first doc_id in sorted order wins), then a seeded
 sample of `max_seeds` (documents sorted by doc_id first, so the same seed gives the same seeds
 whatever the file order). Output rows: `source_doc_id`, `source_text`, `domain`.
+
+With `pacing_file`, the step waits before each batch until at most `seeds_in_flight` seeds are
+inside the pipeline (`reasonembed.pacing`: memory bounded by batch sizes, not by the dataset).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+from distilabel.mixins.signature import SignatureMixin
 from distilabel.steps import GeneratorStep
 from distilabel.typing import GeneratorStepOutput
 from pydantic import Field
@@ -25,9 +29,14 @@ from reasonembed.bright.data import BRIGHT_TASKS, load_bright_gold_ids
 from reasonembed.config import DomainRun, SeedConfig
 from reasonembed.corpus import Corpus, load_corpus
 from reasonembed.errors import UserError
+from reasonembed.pacing import SeedGate
 from reasonembed.textnorm import normalized_text_hash
 
 logger = logging.getLogger(__name__)
+
+# how the steps are paced changes no output: not part of the steps' cache signature
+PACING_FIELDS = {"pacing_file", "seeds_in_flight"}
+UNSIGNED_FIELDS = SignatureMixin.model_fields["exclude_from_signature"].default | PACING_FIELDS
 
 
 def excluded_ids(
@@ -105,6 +114,8 @@ class SelectSeeds(GeneratorStep):
     `seeds_file`: a JSONL of seed rows already selected from these settings (`reasonembed
     generate` selects them while validating the corpora, before any LLM call, and passes them
     here rather than reading every corpus again); None: select them here.
+    `pacing_file`, `seeds_in_flight`: the back-pressure gate shared with the leaf step
+    (`reasonembed.pacing`); None: no gate.
     """
 
     domain_runs: list[DomainRun]
@@ -113,6 +124,9 @@ class SelectSeeds(GeneratorStep):
     bright: str | None = None
     seeds_file: str | None = None
     oversample: float = Field(default=1.0, ge=1.0)
+    pacing_file: str | None = None
+    seeds_in_flight: int | None = Field(default=None, ge=1)
+    exclude_from_signature: set[str] = Field(default=UNSIGNED_FIELDS, exclude=True)
 
     @property
     def outputs(self) -> list[str]:
@@ -140,9 +154,35 @@ class SelectSeeds(GeneratorStep):
             return
         for _ in range(offset):
             next(rows)
+        gate = self._gate(offset)
+        waited = 0.0
         for start in range(offset, total, self.batch_size):
             batch = [next(rows) for _ in range(min(self.batch_size, total - start))]
+            if gate is not None:
+                waited += gate.wait_for_room(start + len(batch), self.seeds_in_flight)
             yield batch, start + self.batch_size >= total
+        if gate is not None:
+            logger.info(
+                "seeds: %d emitted, at most %d in flight; waited %.1f s for the pipeline to "
+                "catch up",
+                total,
+                self.seeds_in_flight,
+                waited,
+            )
+
+    def _gate(self, offset: int) -> SeedGate | None:
+        if not self.pacing_file or not self.seeds_in_flight:
+            return None
+        if offset:
+            logger.info(
+                "seeds: resumed by distilabel at seed %d; the rows in flight before the stop are "
+                "unknown, so this run is not paced",
+                offset,
+            )
+            return None
+        gate = SeedGate(self.pacing_file)
+        gate.start()
+        return gate
 
     def count_seeds(self) -> int:
         if self.seeds_file:
