@@ -1,4 +1,4 @@
-"""`summarize(raw_rows)`: the `quality` section of stats.json.
+"""`summarize(raw_columns)`: the `quality` section of stats.json.
 
 Shape (all counts int, all statistics float; a metric absent from every row is left out):
 
@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 
 import numpy as np
+import pyarrow as pa
 
 from reasonembed.quality import triviality as tv
 from reasonembed.quality.decontamination import (
@@ -59,43 +60,57 @@ def distribution(values: Iterable[float | int | None]) -> dict:
 
 
 def summarize(
-    raw_rows: Iterable[dict],
+    columns: pa.Table,
     counts: DropCounts | None = None,
     bright_seed_ids: Mapping[str, Collection[str]] | None = None,
 ) -> dict:
-    """Distributions of the triviality metrics and decontamination counts of `raw` rows.
+    """Distributions of the triviality metrics and decontamination counts of `raw` samples.
 
-    raw_rows: dicts in the raw format (e.g. `pyarrow.Table.to_pylist()`); counts: the filters'
-    DropCounts (adds `drops` and `candidate_drops`); bright_seed_ids: domain -> BRIGHT gold and
-    excluded ids (adds `bright_seed_leaks`).
+    columns: some columns of the raw config, one row per sample (a metric whose column is absent
+    is left out); counts: the filters' DropCounts (adds `drops` and `candidate_drops`);
+    bright_seed_ids: domain -> BRIGHT gold and excluded ids (adds `bright_seed_leaks`, needs the
+    `domain` and `source_doc_id` columns). Reads one column at a time: memory is a few numbers
+    per sample, never a Python object per row.
     """
-    rows = list(raw_rows)
-    summary: dict = {"samples": len(rows), "metrics": {}}
+    samples = columns.num_rows
+
+    def values(name: str) -> list:
+        """The column's values, or Nones when the raw rows have no such column."""
+        if name not in columns.column_names:
+            return [None] * samples
+        return columns.column(name).to_pylist()
+
+    summary: dict = {"samples": samples, "metrics": {}}
     for name in tv.TRIVIALITY_SCALAR_METRICS:
-        if any(name in row for row in rows):
-            summary["metrics"][name] = distribution(row.get(name) for row in rows)
+        if samples and name in columns.column_names:
+            summary["metrics"][name] = distribution(values(name))
     for name in tv.TRIVIALITY_LIST_METRICS:
-        if any(row.get(name) is not None for row in rows):
+        lists = values(name)
+        if any(value is not None for value in lists):
             summary["metrics"][name] = distribution(
-                value for row in rows for value in (row.get(name) or ())
+                value for values_of_row in lists for value in (values_of_row or ())
             )
-    recall = [row.get(MINING_RECALL) for row in rows if row.get(MINING_RECALL) is not None]
+    recall = [value for value in values(MINING_RECALL) if value is not None]
     if recall:  # approximate mining index: recall@100 against exact search, sampled queries
         summary[MINING_RECALL] = distribution(recall)
     at_one = {}
     for name in (tv.TRIVIALITY_SOURCE_DENSE_RANK, tv.TRIVIALITY_SOURCE_BM25_RANK):
-        ranks = [row.get(name) for row in rows if row.get(name) is not None]
+        ranks = [rank for rank in values(name) if rank is not None]
         if ranks:
             at_one[name] = sum(1 for rank in ranks if rank == 1) / len(ranks)
     if at_one:
         summary["source_rank_at_1"] = at_one
 
     methods = Counter(
-        row.get(DECONTAMINATION_BRIGHT_METHOD) or "unknown"
-        for row in rows
-        if row.get(DECONTAMINATION_BRIGHT_MATCH_ID)
+        method or "unknown"
+        for match, method in zip(
+            values(DECONTAMINATION_BRIGHT_MATCH_ID),
+            values(DECONTAMINATION_BRIGHT_METHOD),
+            strict=True,
+        )
+        if match
     )
-    gold = [row.get(DECONTAMINATION_BRIGHT_GOLD_CANDIDATES) or 0 for row in rows]
+    gold = [value or 0 for value in values(DECONTAMINATION_BRIGHT_GOLD_CANDIDATES)]
     decontamination = {
         "bright_query_matches": sum(methods.values()),
         "by_method": dict(sorted(methods.items())),
@@ -105,8 +120,8 @@ def summarize(
     if bright_seed_ids is not None:
         decontamination["bright_seed_leaks"] = sum(
             1
-            for row in rows
-            if row.get("source_doc_id") in bright_seed_ids.get(row.get("domain") or "", ())
+            for domain, doc_id in zip(values("domain"), values("source_doc_id"), strict=True)
+            if doc_id in bright_seed_ids.get(domain or "", ())
         )
     summary["decontamination"] = decontamination
     if counts is not None:
@@ -139,4 +154,4 @@ def summarize_raw(
     }
     columns = [name for name in raw_schema().names if name in wanted]
     table = pq.read_table(raw_folder, columns=columns)
-    return summarize(table.to_pylist(), counts, bright_seed_ids=bright_seed_ids)
+    return summarize(table, counts, bright_seed_ids=bright_seed_ids)

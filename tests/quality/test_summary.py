@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pyarrow as pa
 import pytest
 
 from reasonembed.quality import filters as fl
@@ -39,7 +40,9 @@ def test_summarize_after_filtering_counts_right():
     ]
     rows[1]["source_doc_id"] = "bright-gold-9"
     kept, counts = fl.filter_samples(rows, fl.TrivialityConfig(), {"biology": {"n"}})
-    summary = summarize(kept, counts, bright_seed_ids={"biology": {"bright-gold-9"}})
+    summary = summarize(
+        pa.Table.from_pylist(kept), counts, bright_seed_ids={"biology": {"bright-gold-9"}}
+    )
     json.dumps(summary)  # stats.json-ready
     assert summary["samples"] == 2
     assert summary["drops"] == {"source_copy": 1}
