@@ -27,8 +27,8 @@ sys.path.insert(0, str(REPO))
 
 import pyarrow.parquet as pq  # noqa: E402
 
-from reasonembed.commands.generate import generate  # noqa: E402
 from reasonembed.config import parse_config  # noqa: E402
+from reasonembed.factory import generate  # noqa: E402
 from tests.support.ray_cluster import RayHead  # noqa: E402
 from tests.support.standin_server import MODEL, StandinProcess  # noqa: E402
 

@@ -1,8 +1,8 @@
 """Reading a `reasonembed generate` output folder: the one place that knows where its parts are.
 
-The folder is written by reasonembed/output_writer.py and reasonembed/commands/generate.py (file
-names and the raw schema in reasonembed/records.py); `reasonembed report` and `reasonembed
-validate` add their own sub-folders:
+The folder is written by reasonembed/output_writer.py and reasonembed/factory.py (file names
+and the raw schema in reasonembed/records.py); `reasonembed report` and `reasonembed validate`
+add their own sub-folders:
 
     raw/train-*.parquet                    the `raw` config, one sample per row
     sentence-transformers/train-*.parquet  the other configs, in their consumers' formats

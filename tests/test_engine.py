@@ -16,10 +16,10 @@ import pytest
 from distilabel.constants import STEP_ATTR_NAME
 
 from reasonembed.commands import generate as generate_command
-from reasonembed.commands.generate import generate
 from reasonembed.config import config_hash, parse_config
 from reasonembed.engine import run_pipeline, worker_runtime_env
 from reasonembed.errors import UserError
+from reasonembed.factory import generate
 from reasonembed.llms.request_cache import RequestCache
 from reasonembed.pipeline import build_pipeline
 from reasonembed.ray_placement import _pinned_pipeline_class, llm_step_names, node_problems

@@ -10,9 +10,9 @@ import sys
 import pyarrow.parquet as pq
 import pytest
 
-from reasonembed.commands.generate import generate
 from reasonembed.config import parse_config
 from reasonembed.errors import EmptyDataset, UserError
+from reasonembed.factory import generate
 from reasonembed.hub.release import publish
 from reasonembed.quality.report import write_report
 from reasonembed.stats import RunStats

@@ -11,8 +11,8 @@ import pytest
 from distilabel.constants import PIPELINE_NAME_ENV_NAME
 
 from reasonembed import pipeline as pipeline_module
-from reasonembed.commands.generate import generate
 from reasonembed.config import parse_config
+from reasonembed.factory import generate
 from reasonembed.pacing import SeedGate
 from reasonembed.pipeline import pacing_file_of, pipeline_name
 from reasonembed.steps.seeds import SelectSeeds

@@ -11,9 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from reasonembed.commands.generate import generate
 from reasonembed.config import parse_config
 from reasonembed.errors import EmptyDataset
+from reasonembed.factory import generate
 from reasonembed.pipeline import build_pipeline
 from reasonembed.stats import RunStats
 from tests.support.factory_inputs import tiny_config, write_corpus

@@ -2,9 +2,9 @@
 
 `write_output(folder, domains={"biology": 3, "leetcode": 2}, revision=1)` builds annotated query
 rows (the annotation step's output contract), passes them through the real `AssembleSamples`
-step and `reasonembed.commands.generate.write_output_folder` (raw, exports, quarantine,
-stats.json, config.yaml, pipeline.yaml), then adds report/ (report.md, a PNG and a stand-in index.html) and, when asked,
-validation/. Each domain gets `count` kept samples (2 positives, N_NEGATIVES negatives, one
+step and `reasonembed.factory.write_output_folder` (raw, exports, quarantine, stats.json,
+config.yaml, pipeline.yaml), then adds report/ (report.md, a PNG and a stand-in index.html) and,
+when asked, validation/. Each domain gets `count` kept samples (2 positives, N_NEGATIVES negatives, one
 quarantined judgement on the first), one sample dropped for having no negative, and one query
 rejected by the query filter. Texts are deterministic (the golden card depends on them);
 `revision` changes every query text, so two revisions hold different data.
@@ -18,8 +18,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from reasonembed.commands.generate import write_output_folder
 from reasonembed.config import parse_config
+from reasonembed.factory import write_output_folder
 from reasonembed.output_folder import VALIDATION_FILE, OutputFolder
 from reasonembed.steps.assembly import AssembleSamples
 

@@ -1,0 +1,305 @@
+"""The ReMixer factory run: `generate(config, output)` turns a FactoryConfig into an output folder.
+
+Inputs: a validated `FactoryConfig` and the output folder `output` (refused by
+`reasonembed.preflight` when it holds something else, unless `overwrite`). Before any LLM call
+every corpus is loaded and validated and the seeds are selected (bad input stops here with one
+`UserError` line). Then the distilabel pipeline runs (cached: a second run of the same config is
+served from the caches).
+
+Output: `output`, written as a whole (built in a hidden sibling folder, then renamed into place),
+holds `raw`, the three training exports, the rejected rows with reasons, `stats.json`,
+`config.yaml` and `pipeline.yaml` (`write_output_folder`, the one writer of such a folder);
+`generate` returns its `RunStats`. `BudgetExceeded` when a budget deferred work (the folder holds
+the complete samples so far), `EmptyDataset` when no sample was kept (the folder is written for
+diagnosis), `PipelineFailed` when the pipeline stopped before every seed reached assembly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reasonembed import __version__
+from reasonembed.config import FactoryConfig, config_hash
+from reasonembed.corpus import load_corpus
+from reasonembed.errors import BudgetExceeded, EmptyDataset, PipelineFailed, UserError
+from reasonembed.llms.request_cache import request_cache_path
+from reasonembed.logs import configure_logging
+from reasonembed.output import write_text
+from reasonembed.output_writer import FUNNEL_STAGES, FunnelCounts, OutputWriter
+from reasonembed.progress import StageProgress
+from reasonembed.records import CONFIG_FILE, PIPELINE_FILE, USAGE_STAGES
+from reasonembed.run_state import finish_llm_run, start_llm_run
+from reasonembed.stats import FunnelStage, RunStats
+
+logger = logging.getLogger("reasonembed.generate")
+
+
+def select_all_seeds(config: FactoryConfig) -> tuple[dict[str, dict[str, int]], Path]:
+    """Load and validate every corpus and select the seeds, before any LLM call.
+
+    Returns the seed-selection counts per domain and the JSONL file of the selected seeds
+    (`{cache_dir}/seeds/{config hash}.jsonl`), which the pipeline's first step reads.
+    """
+    from reasonembed.pipeline import seed_oversample
+    from reasonembed.steps.seeds import select_seeds
+
+    counts = {}
+    seeds: list[dict[str, str]] = []
+    for run_config in config.domains:
+        corpus = load_corpus(run_config.corpus, run_config.domain)
+        rows, domain_counts = select_seeds(
+            corpus, run_config, config.seeds, config.seed, config.bright, seed_oversample(config)
+        )
+        if not rows:
+            raise UserError(
+                f"domain {run_config.domain!r}: no seed left from {corpus.source} "
+                f"({dict(domain_counts)}); widen seeds.min_chars/max_chars or check the exclusions"
+            )
+        counts[run_config.domain] = dict(domain_counts)
+        seeds.extend(rows)
+    seeds_file = Path(config.cache_dir) / "seeds" / f"{config_hash(config)}.jsonl"
+    write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in seeds), seeds_file)
+    return counts, seeds_file
+
+
+def generate(
+    config: FactoryConfig, output: Path, use_cache: bool = True, overwrite: bool = False
+) -> RunStats:
+    """Run the factory and write `output` as a whole (built in a temporary sibling folder, then
+    renamed into place: an interrupted run never leaves a half-written or mixed folder).
+
+    First `reasonembed.preflight` (output target, API keys, corpora, servers) and the seed
+    selection: bad input stops with one line before any LLM request.
+
+    Raises BudgetExceeded when a budget deferred work (the output holds the complete samples so
+    far) and EmptyDataset when no sample was kept (the output is written for diagnosis).
+    """
+    from reasonembed.engine import run_pipeline
+    from reasonembed.output_writer import iter_raw_batches, leaf_files
+    from reasonembed.pipeline import LEAF_STEP, build_pipeline
+    from reasonembed.preflight import preflight
+
+    started = time.monotonic()
+    preflight(config, output, overwrite)
+    seed_counts, seeds_file = select_all_seeds(config)
+    pipeline = build_pipeline(config, seeds_file=str(seeds_file))
+    run_id, step_cache_ok = start_llm_run(config)
+    if step_cache_ok:
+        drop_step_outputs_of_other_executions(pipeline)
+    verbose = logging.getLogger().isEnabledFor(logging.DEBUG)
+    # distilabel logs a line per batch and step: shown with -v, else progress bars per stage
+    os.environ.setdefault("DISTILABEL_LOG_LEVEL", "DEBUG" if verbose else "WARNING")
+    if not verbose:  # the step processes' model-loading bars would tear the stage bars
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    with StageProgress(
+        request_cache_path(config.cache_dir), run_id, stage_totals(config, seed_counts)
+    ):
+        run_pipeline(pipeline, config, use_cache=use_cache and step_cache_ok)
+    configure_logging(verbose)
+
+    staging = staging_folder(output)
+    stats = write_output_folder(
+        config,
+        staging,
+        iter_raw_batches(leaf_files(pipeline, LEAF_STEP)),
+        seed_counts,
+        pipeline.dump(),
+        finish=lambda counts: finish_llm_run(config, run_id, counts),
+    )
+    stats.wall_time_s = round(time.monotonic() - started, 1)
+    stats.write(staging)
+    replace_folder(staging, output)
+    log_summary(stats)
+    logger.info("wrote %s", output)
+    if not stats.deferred.complete:
+        raise BudgetExceeded(
+            f"{stats.deferred.deferred_queries} queries deferred "
+            f"({', '.join(stats.deferred.reasons)}); {output} holds the complete samples so "
+            "far: run the same command again to continue (finished requests are not paid twice)"
+        )
+    if not stats.samples:
+        raise EmptyDataset(f"no sample kept in {output}: {stats.why_empty()}")
+    return stats
+
+
+def drop_step_outputs_of_other_executions(pipeline) -> None:
+    """Keep distilabel's step cache only for an exact re-run of this pipeline.
+
+    distilabel 1.5.3 shares per-step outputs (`steps_data`) between executions whose steps
+    differ (an edited prompt template, a changed setting) and then can lose the leaf's output:
+    seen here as a run with no `assemble_samples` files after an annotation template edit. When
+    this execution is new, the shared outputs are removed; the LLM request cache still answers
+    every request that completed, so nothing is paid twice.
+    """
+    location = pipeline._cache_location
+    steps_data = Path(location["steps_data"])
+    if steps_data.exists() and not Path(location["batch_manager"]).exists():
+        logger.info("new pipeline execution: distilabel's step outputs of other executions removed")
+        shutil.rmtree(steps_data, ignore_errors=True)
+
+
+def stage_totals(config: FactoryConfig, seed_counts: dict[str, dict[str, int]]) -> dict[str, int]:
+    """The LLM items each stage is expected to ask for (progress bar totals)."""
+    seeds = sum(domain["selected"] for domain in seed_counts.values())
+    totals = {"domain_filter": seeds} if config.domain_filter.enabled else {}
+    totals["query"] = seeds
+    if config.query_generation.reasoning_query:
+        totals["reasoning"] = seeds
+    totals["annotation"] = seeds * config.mining.n_candidates
+    return totals
+
+
+def write_output_folder(
+    config: FactoryConfig,
+    folder: Path,
+    record_batches: Iterable[list[dict[str, Any]]],
+    seed_counts: dict[str, dict[str, int]],
+    pipeline_dump: dict[str, Any],
+    finish: Callable[[FunnelCounts], dict[str, Any]] | None = None,
+    shard_rows: int = 10_000,
+) -> RunStats:
+    """Stream the leaf records into `folder` (raw, exports, quarantine), then write config.yaml,
+    pipeline.yaml and stats.json. `finish(counts)` returns the LLM-accounting stats sections
+    (llm_usage, deferred, annotation_prompt_layout). The one writer of an output folder: tests
+    build their fixtures through it too."""
+    writer = OutputWriter(
+        folder, config.registry, config.annotation.positive_threshold, shard_rows=shard_rows
+    )
+    for batch in record_batches:
+        writer.add(batch)
+    counts = writer.close()
+    llm_stats = finish(counts) if finish is not None else {}
+    stats = build_stats(config, seed_counts, counts, folder, llm_stats)
+    write_text(
+        yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), folder / CONFIG_FILE
+    )
+    write_text(yaml.safe_dump(pipeline_dump, sort_keys=False), folder / PIPELINE_FILE)
+    stats.write(folder)
+    return stats
+
+
+def staging_folder(output: Path) -> Path:
+    """A new, empty sibling of `output` to build the run in (stale ones of killed runs removed)."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    for stale in output.parent.glob(f".{output.name}.partial-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = output.parent / f".{output.name}.partial-{os.getpid()}"
+    staging.mkdir()
+    return staging
+
+
+def replace_folder(staging: Path, output: Path) -> None:
+    """Put `staging` in place of `output` (renames; the old folder is removed only after)."""
+    old = None
+    if output.exists():
+        old = output.parent / f".{output.name}.old-{os.getpid()}"
+        os.replace(output, old)
+    os.replace(staging, output)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def build_stats(
+    config: FactoryConfig,
+    seed_counts: dict[str, dict[str, int]],
+    counts: FunnelCounts,
+    folder: Path,
+    llm_stats: dict[str, Any],
+) -> RunStats:
+    from reasonembed.bright.data import load_bright_gold_ids
+    from reasonembed.quality.summary import summarize_raw
+
+    n_seeds = sum(domain["selected"] for domain in seed_counts.values())
+    seed_drops = Counter()
+    for domain_counts in seed_counts.values():
+        for reason in ("too_short", "too_long", "benchmark_test_document", "duplicate_text"):
+            seed_drops[f"seeds:drop:{reason}"] += domain_counts.get(reason, 0)
+        # eligible documents beyond max_seeds (the sample is drawn with the config's seed)
+        seed_drops["seeds:not_sampled:max_seeds"] += domain_counts.get("not_sampled", 0)
+    funnel = [
+        FunnelStage(
+            stage="corpus documents",
+            count=sum(domain["considered"] for domain in seed_counts.values()),
+        ),
+        FunnelStage(stage="seeds", count=n_seeds, drops=dict(+seed_drops)),
+    ]
+    remaining = n_seeds
+    for stage in FUNNEL_STAGES:
+        drops = counts.drops_into[stage]
+        remaining -= sum(drops.values())
+        funnel.append(FunnelStage(stage=stage, count=remaining, drops=dict(sorted(drops.items()))))
+    samples = counts.statuses["kept"]
+    if counts.seeds_seen != n_seeds:
+        raise PipelineFailed(
+            f"the pipeline stopped before every seed reached assembly ({counts.seeds_seen} of "
+            f"{n_seeds}): the step's error is in the log above; run again to continue (finished "
+            "LLM requests are not paid twice)"
+        )
+    if remaining != samples:
+        raise RuntimeError(f"funnel does not add up: {samples} kept, {remaining} left by the drops")
+    drops = dict(+seed_drops)
+    for stage_drops in counts.drops_into.values():
+        drops.update(stage_drops)
+    seed_ids = load_bright_gold_ids(config.bright, include_excluded=True) if config.bright else None
+    quality = summarize_raw(folder / "raw", counts.quality_counts, bright_seed_ids=seed_ids)
+    return RunStats(
+        config_hash=config_hash(config),
+        factory_version=__version__,
+        seeds=seed_counts,
+        funnel=funnel,
+        drops=dict(sorted(drops.items())),
+        candidate_drops={
+            f"assembly:{reason}": count
+            for reason, count in sorted(counts.quality_counts.candidate_drops.items())
+        },
+        candidates=counts.candidates,
+        judgements=counts.judgements,
+        quarantined={
+            "queries": counts.quarantined_queries,
+            "judgements": counts.quarantined_judgements,
+        },
+        reasks={stage: counts.reasks.get(stage, 0) for stage in USAGE_STAGES},
+        samples=samples,
+        samples_per_domain=dict(sorted(counts.samples_per_domain.items())),
+        positives_per_sample=round(counts.positives / samples, 2) if samples else 0.0,
+        negatives_per_sample=round(counts.negatives / samples, 2) if samples else 0.0,
+        positive_threshold=config.annotation.positive_threshold,
+        prompt_hashes=dict(sorted(counts.prompt_hashes.items())),
+        decontamination={"performed": bool(config.bright), "bright": config.bright},
+        quality=quality,
+        triviality_config=config.quality.model_dump(mode="json"),
+        **llm_stats,
+    )
+
+
+def log_summary(stats: RunStats) -> None:
+    total = stats.llm_usage.get("total", {})
+    logger.info(
+        "summary: %d seeds, %d queries, %d candidates, %d judgements, re-asks %s, "
+        "quarantined %s, %d samples kept (%.1f pos / %.1f neg each); LLM requests %d sent "
+        "(%d retried), %d from cache, %d tokens; %.0f s",
+        stats.stage_count("seeds"),
+        stats.stage_count("queries"),
+        stats.candidates,
+        stats.judgements,
+        stats.reasks,
+        stats.quarantined.model_dump(),
+        stats.samples,
+        stats.positives_per_sample,
+        stats.negatives_per_sample,
+        total.get("requests", 0),
+        total.get("retries", 0),
+        total.get("cached", 0),
+        total.get("prompt_tokens", 0) + total.get("completion_tokens", 0),
+        stats.wall_time_s,
+    )
