@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from reasonembed.cli import main
-from reasonembed.commands.estimate import estimate, expected_words
 from reasonembed.config import load_config, parse_config
+from reasonembed.estimate import estimate, expected_words
 from reasonembed.llms.prompt_layout import (
     annotation_prefix_report,
     chars_per_token_counter,
