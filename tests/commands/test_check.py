@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from reasonembed.cli import main
-from reasonembed.commands.check import build_steps
 from reasonembed.config import load_config
+from reasonembed.config_check import build_steps
 from tests.support.factory_inputs import tiny_config, write_corpus
 from tests.support.standin_server import StandinServer
 
