@@ -4,9 +4,9 @@
 rows (the annotation step's output contract), passes them through the real `AssembleSamples`
 step and `reasonembed.factory.write_output_folder` (raw, exports, quarantine, stats.json,
 config.yaml, pipeline.yaml), then adds report/ (report.md, a PNG and a stand-in index.html) and,
-when asked, validation/. Each domain gets `count` kept samples (2 positives, N_NEGATIVES negatives, one
-quarantined judgement on the first), one sample dropped for having no negative, and one query
-rejected by the query filter. Texts are deterministic (the golden card depends on them);
+when asked, validation/. Each domain gets `count` kept samples (2 positives, N_NEGATIVES
+negatives, one quarantined judgement on the first), one sample dropped for having no negative,
+and one query rejected by the query filter. Texts are deterministic (the golden card depends on them);
 `revision` changes every query text, so two revisions hold different data.
 """
 
