@@ -6,8 +6,8 @@ step and `reasonembed.factory.write_output_folder` (raw, exports, quarantine, st
 config.yaml, pipeline.yaml), then adds report/ (report.md, a PNG and a stand-in index.html) and,
 when asked, validation/. Each domain gets `count` kept samples (2 positives, N_NEGATIVES
 negatives, one quarantined judgement on the first), one sample dropped for having no negative,
-and one query rejected by the query filter. Texts are deterministic (the golden card depends on them);
-`revision` changes every query text, so two revisions hold different data.
+and one query rejected by the query filter. Texts are deterministic (the golden card depends on
+them); `revision` changes every query text, so two revisions hold different data.
 """
 
 from __future__ import annotations
