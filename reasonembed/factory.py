@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -100,7 +101,7 @@ def generate(
     # distilabel logs a line per batch and step: shown with -v, else progress bars per stage
     os.environ.setdefault("DISTILABEL_LOG_LEVEL", "DEBUG" if verbose else "WARNING")
     if not verbose:  # the step processes' model-loading bars would tear the stage bars
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        hide_model_loading_bars()
     with StageProgress(
         request_cache_path(config.cache_dir), run_id, stage_totals(config, seed_counts)
     ):
@@ -130,6 +131,22 @@ def generate(
     if not stats.samples:
         raise EmptyDataset(f"no sample kept in {output}: {stats.why_empty()}")
     return stats
+
+
+def hide_model_loading_bars() -> None:
+    """No "Loading weights" / "Writing model shards" bars from the step processes (forked from
+    this one), no "Generating train split" from distilabel's Distiset; the one-time GGUF
+    conversion of the local model keeps its bar. HF_HUB_DISABLE_PROGRESS_BARS alone comes too
+    late here: huggingface_hub reads it when it is imported, and transformers asks
+    huggingface_hub when it is imported."""
+    import huggingface_hub.utils
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # processes that start afresh
+    huggingface_hub.utils.disable_progress_bars()
+    if "transformers" in sys.modules:
+        sys.modules["transformers"].utils.logging.disable_progress_bar()
+    if "datasets" in sys.modules:  # distilabel's Distiset at the end ("Generating train split")
+        sys.modules["datasets"].disable_progress_bars()
 
 
 def drop_step_outputs_of_other_executions(pipeline) -> None:
