@@ -23,11 +23,7 @@ from reasonembed.domains import BRIGHT_DOMAINS
 from reasonembed.eval.instructions import instructions_for
 from reasonembed.retrieval.instructions import format_query
 from tests.eval.fixtures import write_bright_fixture
-
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "bright"
-needs_bright = pytest.mark.skipif(
-    not (SHARED / "examples").is_dir(), reason="../shared/bright is absent"
-)
+from tests.support.bright import SHARED_BRIGHT, needs_bright
 
 
 @pytest.mark.parametrize("task", BRIGHT_TASKS)
@@ -92,17 +88,17 @@ def test_queries_and_gold_ids_across_tasks(tmp_path):
 @pytest.mark.bright
 def test_bright_gold_ids_share_the_aops_theoremqa_corpus_and_skip_na():
     gold = load_bright_gold_ids(
-        bright=str(SHARED), tasks=["aops", "theoremqa_questions", "biology"]
+        bright=str(SHARED_BRIGHT), tasks=["aops", "theoremqa_questions", "biology"]
     )
     assert (
         gold["aops"] is gold["theoremqa_questions"] or gold["aops"] == gold["theoremqa_questions"]
     )
     assert "N/A" not in gold["biology"] and len(gold["biology"]) > 100
     with_excluded = load_bright_gold_ids(
-        bright=str(SHARED), tasks=["stackoverflow"], include_excluded=True
+        bright=str(SHARED_BRIGHT), tasks=["stackoverflow"], include_excluded=True
     )
     assert "N/A" not in with_excluded["stackoverflow"]
     assert (
         with_excluded["stackoverflow"]
-        >= load_bright_gold_ids(bright=str(SHARED), tasks=["stackoverflow"])["stackoverflow"]
+        >= load_bright_gold_ids(bright=str(SHARED_BRIGHT), tasks=["stackoverflow"])["stackoverflow"]
     )

@@ -1,15 +1,13 @@
 """The real BRIGHT queries in ../shared/bright (all 12 tasks) load and a run over them scores."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from reasonembed.bright import data
 from reasonembed.eval.metrics import evaluate, task_qrels
 from reasonembed.eval.runs import Run, apply_protocol
+from tests.support.bright import SHARED_BRIGHT, needs_bright
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "bright"
 QUERY_COUNTS = {
     "biology": 103,
     "earth_science": 116,
@@ -27,20 +25,20 @@ QUERY_COUNTS = {
 
 pytestmark = [
     pytest.mark.bright,
-    pytest.mark.skipif(not (SHARED / "examples").is_dir(), reason="../shared/bright is absent"),
+    needs_bright,
 ]
 
 
 def test_all_tasks_load_with_protocol_fields():
     for task, count in QUERY_COUNTS.items():
-        examples = data.load_examples(task, str(SHARED))
+        examples = data.load_examples(task, str(SHARED_BRIGHT))
         assert len(examples) == count
         for example in examples:
             assert "N/A" not in example.excluded and "N/A" not in example.gold()
             assert len(example.gold()) == len(set(example.gold())) >= 1
-    tqa = data.load_examples("theoremqa_questions", str(SHARED))
+    tqa = data.load_examples("theoremqa_questions", str(SHARED_BRIGHT))
     assert any(len(e.gold_ids) > len(e.gold()) for e in tqa)  # duplicates in the raw data
-    bio = data.load_examples("biology", str(SHARED))
+    bio = data.load_examples("biology", str(SHARED_BRIGHT))
     assert all(e.excluded_ids == ["N/A"] and e.excluded == [] for e in bio)
     assert all(e.gold(long=True) for e in bio)
 
@@ -48,7 +46,7 @@ def test_all_tasks_load_with_protocol_fields():
 def test_a_run_over_every_task_scores():
     rng = np.random.default_rng(0)
     for task in QUERY_COUNTS:
-        examples = data.load_examples(task, str(SHARED))
+        examples = data.load_examples(task, str(SHARED_BRIGHT))
         results = {}
         for example in examples:
             # Gold, excluded and filler documents, with many tied scores.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
 
@@ -14,11 +13,7 @@ from reasonembed.quality.decontamination import (
     QueryDecontaminator,
     match_columns,
 )
-
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "bright"
-needs_bright = pytest.mark.skipif(
-    not (SHARED / "examples").is_dir(), reason="../shared/bright is absent"
-)
+from tests.support.bright import SHARED_BRIGHT, needs_bright
 
 TEST_QUERIES = [
     "Why do the leaves of deciduous trees change colour in autumn before they fall, and what "
@@ -129,7 +124,7 @@ def test_embedding_check_catches_a_paraphrase_the_lexical_checks_miss():
 @needs_bright
 @pytest.mark.bright
 def test_real_bright_queries_copied_or_lightly_edited_are_caught():
-    queries, ids = load_bright_queries(bright=str(SHARED))
+    queries, ids = load_bright_queries(bright=str(SHARED_BRIGHT))
     assert len(queries) == 1384 and len(set(ids)) == len(ids)
     decontaminator = QueryDecontaminator(queries, ids)
     rng = random.Random(42)

@@ -1,11 +1,6 @@
-from pathlib import Path
-
-import pytest
-
 from reasonembed.steps.query_filter import FilterQueries
+from tests.support.bright import SHARED_BRIGHT, needs_bright
 from tests.support.factory_inputs import HEAP_TEXT
-
-BRIGHT = Path(__file__).resolve().parents[3] / "shared" / "bright"
 
 
 def _row(query: str) -> dict:
@@ -33,13 +28,13 @@ def test_a_query_quoting_its_source_is_dropped():
     assert rows[1]["triviality_source_copy_share"] < 0.5
 
 
-@pytest.mark.skipif(not BRIGHT.exists(), reason="needs ../shared/bright")
+@needs_bright
 def test_a_lightly_edited_bright_query_is_dropped():
     from reasonembed.bright.data import load_examples
 
-    original = load_examples("biology", str(BRIGHT))[0].query
+    original = load_examples("biology", str(SHARED_BRIGHT))[0].query
     edited = original.replace(" the ", " a ", 2)
-    step = FilterQueries(name="filter", bright=str(BRIGHT))
+    step = FilterQueries(name="filter", bright=str(SHARED_BRIGHT))
     step.load()
     rows = next(
         step.process(
