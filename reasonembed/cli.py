@@ -21,6 +21,7 @@ import warnings
 from pydantic.warnings import UnsupportedFieldAttributeWarning
 
 from reasonembed.errors import UserError
+from reasonembed.interrupts import exit_status
 from reasonembed.logs import configure_logging
 
 # name -> (module, one-line help)
@@ -86,9 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         module = importlib.import_module(COMMANDS[args.command][0])
         return int(module.run(args) or 0)
-    except KeyboardInterrupt:
-        logger.error("interrupted")
-        return 130
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM as reasonembed.interrupts.Terminated
+        logger.error("%s", one_line(stop) if str(stop) else "interrupted")
+        return exit_status(stop)
     except UserError as error:
         logger.error("%s", one_line(error), exc_info=args.verbose)
         return 1
