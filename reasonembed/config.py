@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from reasonembed.config_errors import describe
 from reasonembed.corpus import CorpusSource
 from reasonembed.domains import Domain, DomainRegistry
 from reasonembed.errors import UserError
@@ -348,37 +349,20 @@ def load_config(path: str | Path) -> FactoryConfig:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise UserError(f"{path}: invalid YAML: {' '.join(str(error).split())}") from None
-    config = parse_config(data, where=str(path))
+    config = parse_config(data, where=str(path), text=text)
     check_paths(config, where=str(path))
     return config
 
 
-def _location(loc: tuple) -> str:
-    """('domains', 0, 'max_seeds') -> 'domains[0].max_seeds'."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _problem(issue: dict) -> str:
-    message = issue["msg"].removeprefix("Value error, ")
-    if issue["type"] == "literal_error" and isinstance(issue.get("input"), str):
-        message += f" (got {issue['input'][:40]!r})"
-    # a model-level check is located at the model's key (top-level ones name their keys)
-    location = _location(issue["loc"])
-    return f"{location}: {message}" if location else message
-
-
-def parse_config(data: object, where: str = "config") -> FactoryConfig:
-    """Validate a config mapping; UserError naming `where` and each bad key (values are not
-    echoed, except the rejected choice of an enum: a pasted key must never reach a log)."""
+def parse_config(data: object, where: str = "config", text: str | None = None) -> FactoryConfig:
+    """Validate a config mapping; UserError naming `where`, each bad key and, given the YAML
+    `text`, its line (`reasonembed.config_errors`: values are not echoed)."""
     try:
         return FactoryConfig.model_validate(data)
     except UserError as error:
         raise UserError(f"{where}: {error}") from None
     except ValidationError as error:
-        problems = "; ".join(_problem(issue) for issue in error.errors())
+        problems = describe(error, FactoryConfig, text)
         # `from None`: the chained ValidationError would print the inputs under -v
         raise UserError(f"{where}: {problems}") from None
 

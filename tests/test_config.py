@@ -128,3 +128,39 @@ def test_mining_defaults_keep_earlier_behaviour():
     config = parse_config({"domains": [{"domain": "biology", "corpus": {"path": "x"}}]})
     assert config.mining.pooling == "auto" and config.mining.dtype == "auto"
     assert config.mining.trust_remote_code is False
+
+
+def test_a_typo_names_the_line_and_the_key_it_probably_meant(tmp_path):
+    corpus = write_corpus(tmp_path / "corpus")
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"name: typo\ndomains:\n  - domain: leetcode\n    corpus: {{path: {corpus}, txt_field: t}}\n"
+        "annotator:\n  backend: local\n  modle: smollm2-135m\n"
+    )
+    with pytest.raises(UserError) as raised:
+        load_config(path)
+    assert str(raised.value) == (
+        f"{path}: line 4: domains[0].corpus.txt_field: unknown key, did you mean 'text_field'?; "
+        "line 7: annotator.modle: unknown key, did you mean 'model'?"
+    )
+
+
+def test_a_typo_of_a_required_key_is_not_also_reported_missing(tmp_path):
+    domain = {
+        "name": "net",
+        "generaton_task": "Write a question.",
+        **dict.fromkeys(("output_name", "query_type", "doc_type", "filter_topic"), "x"),
+        "relevance_definition": "x",
+        "retrieval_instruction": "x",
+    }
+    message = _refused(tmp_path, custom_domains=[domain])
+    assert "custom_domains[0].generaton_task: unknown key, did you mean 'generation_task'?" in (
+        message
+    )
+    assert "Field required" not in message and message.count("custom_domains[0]") == 1
+
+
+def test_an_unknown_key_far_from_any_lists_the_valid_ones(tmp_path):
+    message = _refused(tmp_path, mining={"zzz": 1})
+    assert "line " in message
+    assert "mining.zzz: unknown key (valid keys: retriever, pooling," in message
