@@ -4,14 +4,15 @@
         ...
 
 Contract: inside the block, an `OSError` whose errno is ENOSPC (no space left on device) or
-EDQUOT (disk quota exceeded) is re-raised as `DiskFull` (a `UserError`: the CLI prints its one
-line, exit status 1, no traceback); every other exception passes through unchanged. The line
-names `path`, the free space of its file system (`shutil.disk_usage`, read when the error is
-raised: remove partial files BEFORE leaving the block, i.e. in a try/finally inside it, so the
-figure is what the user has after the cleanup) and, when the caller knows it, the space the
-write needs. `needed_bytes` is an int, None (unknown), or a callable returning either (asked
-only on failure, e.g. to total what was staged). `disk_full_error(path, needed_bytes)` builds
-the same error for callers that catch the OSError themselves; `is_disk_full(error)` tests one.
+EDQUOT (disk quota exceeded), or any exception raised while handling one, is re-raised as
+`DiskFull` (a `UserError`: the CLI prints its one line, exit status 1, no traceback); every
+other exception passes through unchanged. The line names `path`, the free space of its file
+system (`shutil.disk_usage`, read when the error is raised: remove partial files BEFORE leaving
+the block, i.e. in a try/finally inside it, so the figure is what the user has after the
+cleanup) and, when the caller knows it, the space the write needs. `needed_bytes` is an int,
+None (unknown), or a callable returning either (asked only on failure, e.g. to total what was
+staged). `disk_full_error(path, needed_bytes)` builds the same error for callers that catch
+the OSError themselves; `is_disk_full(error)` tests one (and its cause/context chain).
 """
 
 from __future__ import annotations
@@ -33,9 +34,16 @@ class DiskFull(UserError):
     """A write ran out of disk space (or quota); the message names the path and the space."""
 
 
-def is_disk_full(error: BaseException) -> bool:
-    """True for an OSError meaning "no space left" or "quota exceeded"."""
-    return isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS
+def is_disk_full(error: BaseException | None) -> bool:
+    """True for an OSError meaning "no space left" or "quota exceeded", or an error raised while
+    handling one (torch.save into a file object wraps it in a RuntimeError)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS:
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def format_bytes(count: int) -> str:
@@ -83,8 +91,8 @@ def reporting_disk_full(path: str | Path, needed_bytes: Needed = None) -> Iterat
     """Re-raise ENOSPC/EDQUOT inside the block as `DiskFull` naming `path` (module docstring)."""
     try:
         yield
-    except OSError as error:
-        if not is_disk_full(error):
+    except Exception as error:
+        if isinstance(error, DiskFull) or not is_disk_full(error):
             raise
         needed = needed_bytes() if callable(needed_bytes) else needed_bytes
         raise disk_full_error(path, needed) from None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from reasonembed.train.checkpoints import train_faults
 from reasonembed.train.config import LOSSES, TrainConfig
 from reasonembed.train.loop import train
 
@@ -175,7 +176,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    output = train(config_from_args(args))
+    with train_faults(args.output):  # SIGTERM/Ctrl-C and a full disk: one line each
+        output = train(config_from_args(args))
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"trained model: {output}")
     return 0

@@ -42,6 +42,7 @@ from reasonembed.errors import UserError
 from reasonembed.eval.model_settings import write_model_settings
 from reasonembed.retrieval.encoder import Encoder
 from reasonembed.train.checkpoints import (
+    LOG_FILE,
     latest_checkpoint,
     load_checkpoint,
     save_checkpoint,
@@ -54,7 +55,6 @@ from reasonembed.train.step import StepResult, apply_gradients, forward_backward
 
 logger = logging.getLogger(__name__)
 
-LOG_FILE = "train_log.jsonl"
 CONFIG_FILE = "redapter_config.json"
 AUTHORS_EVAL_LENGTH = 8192  # the authors evaluate their models with 8,192 tokens
 
