@@ -4,7 +4,8 @@ anything runs.
 `estimate(config, chars_per_token, document_chars, reask_rate)` returns a JSON-ready dict: the
 seeds and text sizes per domain (`domains`), calls, tokens and cost per stage, per role and in
 total, expected (`expected`) and as an upper bound (`upper_bound`), the annotation prompts' shared
-prefix (`annotation_prefix`) and `budget_warnings`; `format_table(result)` is its console text.
+prefix (`annotation_prefix`), `budget_warnings` and `unpriced_roles` (roles without a price: their
+cost 0 is unknown, not free); `format_table(result)` is its console text.
 
 No LLM is called and no model is loaded. Per domain, the seeds are counted from the corpus when
 it can be read (the same selection `generate` makes); otherwise the config's seed cap is assumed
@@ -215,6 +216,11 @@ def estimate(
         },
     }
     result["budget_warnings"] = _budget_warnings(result["expected"], roles)
+    result["unpriced_roles"] = [
+        name
+        for name, llm in roles.items()
+        if not (llm.price.prompt_usd_per_million or llm.price.completion_usd_per_million)
+    ]
     return result
 
 
@@ -275,7 +281,8 @@ def _human(value: float) -> str:
 
 
 def format_table(result: dict[str, Any]) -> str:
-    lines = ["domain seeds (assumed where the corpus could not be read):"]
+    assumed = any(size["assumed"] for size in result["domains"])
+    lines = [f"domain seeds{' (assumed where the corpus could not be read)' if assumed else ''}:"]
     for size in result["domains"]:
         note = f"  [assumed: {', '.join(size['assumed'])}]" if size["assumed"] else ""
         lines.append(
@@ -305,5 +312,12 @@ def format_table(result: dict[str, Any]) -> str:
         f"~{prefix['shared_prefix_tokens_per_judgement']:,.0f} of them ({prefix['shared_prefix_share']:.0%}) "
         "a prefix shared by the query's judgements (reused by prefix caching)",
     ]
+    if result["unpriced_roles"]:
+        unpriced = " and ".join(result["unpriced_roles"])
+        lines.append(
+            f"note: no price set for {unpriced}: a cost of 0.00 there means unknown, not free "
+            "(set the role's `price: {prompt_usd_per_million: ..., completion_usd_per_million: "
+            "...}`)"
+        )
     lines += [f"WARNING {warning}" for warning in result["budget_warnings"]]
     return "\n".join(lines)

@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from reasonembed.cli import main
 from reasonembed.config import load_config, parse_config
-from reasonembed.estimate import estimate, expected_words
+from reasonembed.estimate import estimate, expected_words, format_table
 from reasonembed.llms.prompt_layout import (
     annotation_prefix_report,
     chars_per_token_counter,
@@ -55,6 +56,41 @@ def test_estimate_counts_calls_from_the_real_corpus(tmp_path):
     assert (
         min(len(t) for _, t in DOCS if len(t) >= 200) <= seed_chars <= max(len(t) for _, t in DOCS)
     )
+
+
+def test_estimate_header_says_assumed_only_when_a_corpus_was_not_read(tmp_path, capsys):
+    corpus = write_corpus(tmp_path / "corpus")
+    data = tiny_config(corpus, tmp_path / "cache")
+    data["generator"] = {**data["generator"], "price": {"prompt_usd_per_million": 0.5}}
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(data))
+    assert main(["estimate", str(config)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "domain seeds:" and "[assumed" not in lines[1]
+    # the annotator has no price: its 0.00 is said to be unknown; the priced generator is not named
+    notes = [line for line in lines if line.startswith("note: no price set")]
+    assert notes == [
+        "note: no price set for annotator: a cost of 0.00 there means unknown, not free (set the "
+        "role's `price: {prompt_usd_per_million: ..., completion_usd_per_million: ...}`)"
+    ]
+
+    result = estimate(
+        parse_config(
+            {
+                **data,
+                "domains": [
+                    {
+                        **data["domains"][0],
+                        "corpus": {"path": "org/unreadable-corpus", "format": "hub"},
+                    }
+                ],
+            }
+        )
+    )
+    assert result["domains"][0]["assumed"] and result["unpriced_roles"] == ["annotator"]
+    table = format_table(result).splitlines()
+    assert table[0] == "domain seeds (assumed where the corpus could not be read):"
+    assert "[assumed: seeds, seed length, document length]" in table[1]
 
 
 def test_estimate_cli_on_the_paper_recipe(capsys, tmp_path):
