@@ -3,11 +3,12 @@
 `CorpusIndex.build(documents, folder, encoder, cache, ...)`: the corpus is streamed once into a
 memory-mapped Arrow file (`corpus_store.CorpusStore`: texts are read back per candidate, never all
 held), its embeddings live in the embedding cache as float16 shards of `shard_docs` documents
-(encoded once, by `workers` processes when asked; a killed run keeps finished shards), and the
-exact index maps one shard at a time (memory: one shard plus the running top-k), with results
-equal to one exact index over the whole corpus (score desc, then row asc). `index` "ivf" or
-"hnsw" adds a FAISS approximate index built from the shards (`approximate.ApproximateIndex`);
-`bm25` a BM25 index, which holds the corpus's texts and token index in memory.
+(encoded once, by `workers` processes when asked, split with any other replica sharing the
+cache folder; a killed run keeps finished shards), and the exact index maps one shard at a time
+(memory: one shard plus the running top-k), with results equal to one exact index over the
+whole corpus (score desc, then row asc). `index` "ivf" or "hnsw" adds a FAISS approximate index
+built from the shards (`approximate.ApproximateIndex`); `bm25` a BM25 index, which holds the
+corpus's texts and token index in memory.
 
 `search(...)` returns the top `top_k` rows per query with two side measures:
 - the rank of the source document for its query over the whole corpus (1-based; exact, from
@@ -73,7 +74,7 @@ class CorpusIndex:
         """`documents`: (doc_id, text) pairs; `folder`: where the corpus store is written;
         `encoder_settings`: the Encoder's arguments (worker processes build their own)."""
         store = CorpusStore.write(documents, folder, shard_docs)
-        encoded, reused = encode_corpus(
+        report = encode_corpus(
             store,
             encoder,
             cache,
@@ -91,7 +92,14 @@ class CorpusIndex:
             from reasonembed.retrieval import BM25Index
 
             bm25_index = BM25Index(store.all_texts())
-        return cls(store, exact, approximate, bm25_index, encoded, reused)
+        return cls(
+            store,
+            exact,
+            approximate,
+            bm25_index,
+            report.documents_encoded,
+            report.documents_reused,
+        )
 
     def search(
         self,

@@ -3,7 +3,9 @@
 - `encode_corpus(store, encoder, cache)` puts the float16 embeddings of every shard of a
   `CorpusStore` in the embedding cache, encoding only the shards not there yet (a killed run
   keeps its finished shards), in this process or in `workers` processes (one per GPU when there
-  are GPUs).
+  are GPUs). Replicas sharing the cache folder (those workers, other processes, Ray replicas on
+  other nodes) split the shards: each shard is claimed before it is encoded
+  (`shard_claims`), so it is encoded once, and every call returns when all shards are there.
 - `ShardedIndex(cache, store.shards, dim)` is an exact index (`index.ExactIndex`) over those
   shards: each search maps one shard at a time and upcasts it a tile at a time, so its memory
   is one shard's mapping plus a tile, whatever the corpus size; its results equal a
@@ -15,8 +17,10 @@ Approximate search over the same shards: `reasonembed.retrieval.approximate`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +30,30 @@ import pyarrow as pa
 from reasonembed.retrieval.cache import EmbeddingCache
 from reasonembed.retrieval.corpus_store import CorpusStore, Shard
 from reasonembed.retrieval.index import ExactIndex
+from reasonembed.retrieval.shard_claims import POLL_S, STALE_AFTER_S, ShardClaims, remove_claims
 
 logger = logging.getLogger(__name__)
 
 
 # --- encoding ----------------------------------------------------------------------------------
+@dataclass
+class EncodingReport:
+    """Where each shard of a corpus came from, as seen by one `encode_corpus` call."""
+
+    cached: list[Shard] = field(default_factory=list)  # in the cache before the call
+    encoded: list[Shard] = field(default_factory=list)  # encoded by this call (or its workers)
+    taken_over: list[Shard] = field(default_factory=list)  # of `encoded`: a dead claimant's
+    by_others: list[Shard] = field(default_factory=list)  # encoded meanwhile by other replicas
+
+    @property
+    def documents_encoded(self) -> int:
+        return sum(shard.size for shard in self.encoded)
+
+    @property
+    def documents_reused(self) -> int:
+        return sum(shard.size for shard in self.cached + self.by_others)
+
+
 def encode_corpus(
     store: CorpusStore,
     encoder: Any,
@@ -39,38 +62,97 @@ def encode_corpus(
     workers: int = 1,
     encoder_settings: dict[str, Any] | None = None,
     torch_threads: int = 1,
-) -> tuple[int, int]:
-    """Put every shard of `store` in `cache` as float16, encoding the missing ones with
-    `encoder` (an `Encoder`), or, with `workers` > 1, in that many spawned processes that each
-    build `Encoder(**encoder_settings, device=...)` (one per GPU in turn when there are GPUs,
-    else CPU processes of `torch_threads` threads each). Returns (documents encoded,
-    documents whose shard was already cached)."""
+    stale_after_s: float = STALE_AFTER_S,
+    poll_s: float = POLL_S,
+) -> EncodingReport:
+    """Put every shard of `store` in `cache` as float16 and return when all are there. The
+    missing shards this process can claim are encoded with `encoder` (an `Encoder`), or, with
+    `workers` > 1, in that many spawned processes that each build
+    `Encoder(**encoder_settings, device=...)` (one per GPU in turn when there are GPUs, else CPU
+    processes of `torch_threads` threads each) and claim shards the same way. Shards claimed by
+    other replicas are waited for; a claim whose owner died is taken over (`shard_claims`:
+    `stale_after_s`, `poll_s`)."""
     missing = [shard for shard in store.shards if not cache.has_docs(shard.key)]
-    encoded = sum(shard.size for shard in missing)
-    reused = len(store) - encoded
-    if not missing:
-        return 0, reused
-    if workers <= 1 or len(missing) == 1:
-        for number, shard in enumerate(missing, start=1):
-            vectors = encoder.encode(
-                store.text_range(shard.start, shard.stop), batch_size=batch_size
-            )
-            cache.save_docs(shard.key, vectors)
-            logger.info("encoded shard %d/%d (%d documents)", number, len(missing), shard.size)
-        return encoded, reused
-    if encoder_settings is None:
-        raise ValueError("encode_corpus: workers > 1 needs encoder_settings")
-    _encode_in_workers(
-        store,
-        missing,
-        cache,
-        encoder.fingerprint,
-        batch_size,
-        workers,
-        encoder_settings,
-        torch_threads,
+    if workers <= 1 or len(missing) <= 1:
+
+        def encode(shard: Shard) -> np.ndarray:
+            texts = store.text_range(shard.start, shard.stop)
+            return encoder.encode(texts, batch_size=batch_size)
+
+        report = encode_missing(store.shards, encode, cache, ShardClaims(stale_after_s, poll_s))
+    else:
+        if encoder_settings is None:
+            raise ValueError("encode_corpus: workers > 1 needs encoder_settings")
+        report = _encode_in_workers(
+            store,
+            missing,
+            cache,
+            encoder.fingerprint,
+            batch_size,
+            workers,
+            encoder_settings,
+            torch_threads,
+            (stale_after_s, poll_s),
+        )
+    logger.info(
+        "corpus shards: %d encoded here (%d taken over from dead claimants), %d by other "
+        "replicas, %d already cached",
+        len(report.encoded),
+        len(report.taken_over),
+        len(report.by_others),
+        len(report.cached),
     )
-    return encoded, reused
+    return report
+
+
+def encode_missing(
+    shards: Sequence[Shard],
+    encode: Callable[[Shard], np.ndarray],
+    cache: EmbeddingCache,
+    claims: ShardClaims,
+) -> EncodingReport:
+    """Encode (`encode(shard)` -> vectors) and save, one at a time, the shards not in `cache`
+    that this process can claim; then wait for those other replicas claimed, taking over stale
+    claims, until every shard is in `cache`."""
+    report = EncodingReport()
+    pending = []
+    for shard in shards:
+        (report.cached if cache.has_docs(shard.key) else pending).append(shard)
+    announced = 0
+    while pending:
+        waiting = []
+        for shard in pending:
+            target = cache.docs_path(shard.key)
+            if target.exists():
+                remove_claims(target)  # any left by a writer killed after its rename
+                report.by_others.append(shard)
+                continue
+            claim = claims.claim(target)
+            if claim is None:
+                waiting.append(shard)
+                continue
+            with claim:
+                if target.exists():  # written between our look and our claim
+                    report.by_others.append(shard)
+                    continue
+                cache.save_docs(shard.key, encode(shard))
+            report.encoded.append(shard)
+            if claim.generation:
+                report.taken_over.append(shard)
+            logger.info(
+                "encoded shard of rows %d-%d (%d documents)%s",
+                shard.start,
+                shard.stop - 1,
+                shard.size,
+                ", a dead claimant's" if claim.generation else "",
+            )
+        if len(waiting) == len(pending):  # nothing new: the others are still encoding
+            if announced != len(waiting):
+                logger.info("waiting for %d shards other replicas are encoding", len(waiting))
+                announced = len(waiting)
+            time.sleep(claims.poll_s)
+        pending = waiting
+    return report
 
 
 def worker_devices(workers: int) -> list[str]:
@@ -82,8 +164,8 @@ def worker_devices(workers: int) -> list[str]:
 
 
 def _encode_in_workers(
-    store, missing, cache, fingerprint, batch_size, workers, settings, torch_threads
-) -> None:
+    store, missing, cache, fingerprint, batch_size, workers, settings, torch_threads, timing
+) -> EncodingReport:
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
@@ -94,10 +176,17 @@ def _encode_in_workers(
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=_worker_init, initargs=init
     ) as pool:
-        jobs = [pool.submit(_worker_encode, shard, batch_size) for shard in missing]
-        for number, job in enumerate(jobs, start=1):
-            job.result()
-            logger.info("encoded shard %d/%d (%d workers)", number, len(missing), workers)
+        jobs = [pool.submit(_worker_encode, missing, batch_size, *timing) for _ in range(workers)]
+        reports = [job.result() for job in jobs]
+    encoded = [shard for report in reports for shard in report.encoded]
+    done = {shard.key for shard in encoded}
+    was_missing = {shard.key for shard in missing}
+    return EncodingReport(
+        cached=[shard for shard in store.shards if shard.key not in was_missing],
+        encoded=encoded,
+        taken_over=[shard for report in reports for shard in report.taken_over],
+        by_others=[shard for shard in missing if shard.key not in done],
+    )
 
 
 _WORKER: dict[str, Any] = {}
@@ -123,10 +212,14 @@ def _worker_init(devices, settings, fingerprint, cache_folder, store_path, torch
     )
 
 
-def _worker_encode(shard: Shard, batch_size: int) -> int:
-    texts = _WORKER["texts"].slice(shard.start, shard.size).to_pylist()
-    _WORKER["cache"].save_docs(shard.key, _WORKER["encoder"].encode(texts, batch_size=batch_size))
-    return shard.size
+def _worker_encode(
+    shards: list[Shard], batch_size: int, stale_after_s: float, poll_s: float
+) -> EncodingReport:
+    def encode(shard: Shard) -> np.ndarray:
+        texts = _WORKER["texts"].slice(shard.start, shard.size).to_pylist()
+        return _WORKER["encoder"].encode(texts, batch_size=batch_size)
+
+    return encode_missing(shards, encode, _WORKER["cache"], ShardClaims(stale_after_s, poll_s))
 
 
 # --- exact search ------------------------------------------------------------------------------

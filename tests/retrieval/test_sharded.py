@@ -6,7 +6,6 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from reasonembed.retrieval.approximate import ApproximateIndex, recall_at_k
 from reasonembed.retrieval.cache import EmbeddingCache
@@ -156,8 +155,8 @@ def test_approximate_index_recall_against_exact(tmp_path):
     assert len(list(cache.folder.glob("ann-*.faiss"))) == 2
 
 
-@pytest.mark.slow  # two processes each load a model (~15-40 s on a small machine)
 def test_encoding_workers_write_the_same_shards(tmp_path):
+    """`workers` processes (each loads the model: ~15 s on 2 cores) claim shards like replicas."""
     from reasonembed.retrieval import Encoder
 
     documents = [
@@ -168,13 +167,17 @@ def test_encoding_workers_write_the_same_shards(tmp_path):
     settings = {"model_name_or_path": "minilm"}
     encoder = Encoder(**settings)
     alone = EmbeddingCache(tmp_path / "alone", encoder.fingerprint)
-    assert encode_corpus(store, encoder, alone, batch_size=4) == (12, 0)
+    report = encode_corpus(store, encoder, alone, batch_size=4)
+    assert (report.documents_encoded, report.documents_reused) == (12, 0)
     together = EmbeddingCache(tmp_path / "together", encoder.fingerprint)
-    assert encode_corpus(
+    report = encode_corpus(
         store, encoder, together, batch_size=4, workers=2, encoder_settings=settings
-    ) == (12, 0)
+    )
+    assert sorted(shard.start for shard in report.encoded) == [0, 4, 8]  # each shard once
+    assert report.by_others == report.cached == [] and report.documents_encoded == 12
     for shard in store.shards:
         np.testing.assert_allclose(
             together.load_docs(shard.key), alone.load_docs(shard.key), atol=2e-3
         )
-    assert encode_corpus(store, encoder, together, workers=2, encoder_settings=settings) == (0, 12)
+    report = encode_corpus(store, encoder, together, workers=2, encoder_settings=settings)
+    assert (report.documents_encoded, report.documents_reused) == (0, 12)
