@@ -1,7 +1,7 @@
 """Everything `generate` needs, checked before any paid request (`reasonembed check`).
 
 `check(config)` takes a config already validated by `load_config` (enums, ranges, files) and
-returns (report lines, warnings), or raises `UserError` with one line on the first real problem.
+returns a `CheckReport`, or raises `UserError` with one line on the first real problem.
 In order: the preflight checks (`reasonembed.preflight`: API keys, every corpus read and
 decoded), the distilabel pipeline built exactly as `generate` builds it (no weights are loaded),
 one 1-token chat request to each configured openai server that answers (with the role's model
@@ -9,9 +9,11 @@ and sampling settings, so a wrong model id, key or setting shows here), and the 
 aliases and local folders resolved, Hub ids looked up in the local cache (or on the Hub when it
 answers).
 
-What could not be verified from here (a server that does not answer, a Hub model or dataset
-while the Hub is unreachable) is a warning, not an error: the command prints the warnings, and
-fails on them only with `--strict`.
+A server that does not answer is reported apart (`CheckReport.unanswered`): `reasonembed check`
+fails on it unless the user says the servers are not up yet (`--offline`). A server that answers
+but refuses the model, key or settings is an error. What else could not be verified from here
+(a Hub model or dataset while the Hub is unreachable) is a warning: the command prints the
+warnings, and fails on them only with `--strict`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import json
 import os
 import urllib.error
 import urllib.request
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from reasonembed.config import FactoryConfig, LLMConfig
 from reasonembed.errors import UserError
@@ -29,31 +33,59 @@ from reasonembed.preflight import preflight, roles, servers
 REQUEST_TIMEOUT_S = 60.0
 
 
-def check(config: FactoryConfig) -> tuple[list[str], list[str]]:
-    """(report lines, warnings); UserError (one line) on the first real problem."""
-    report = preflight(config, None, overwrite=False, probe_servers=False)
-    lines = [
+@dataclass
+class CheckReport:
+    """lines: what was verified; warnings: what could not be verified (or has no effect), the
+    servers aside; unanswered: one line per role and server that did not answer (its model and
+    key not verified)."""
+
+    lines: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    unanswered: list[Unanswered] = field(default_factory=list)
+
+
+class Unanswered(NamedTuple):
+    """A role's server that did not answer the probe."""
+
+    role: str
+    url: str
+    model: str
+    problem: str
+    key: bool  # the role has an api_key_env (not verified either)
+
+    def __str__(self) -> str:
+        key = " and the key" if self.key else ""
+        return (
+            f"{self.role}: server {self.url} did not answer ({self.problem}); "
+            f"model {self.model!r}{key} not verified"
+        )
+
+
+def check(config: FactoryConfig) -> CheckReport:
+    """What was verified and what was not; UserError (one line) on the first real problem."""
+    preflight_report = preflight(config, None, overwrite=False, probe_servers=False)
+    report = CheckReport(warnings=list(preflight_report.warnings))
+    report.lines = [
         f"corpus of {domain}: {count:,} documents read and valid"
-        for domain, count in report.documents.items()
+        for domain, count in preflight_report.documents.items()
     ]
-    warnings = list(report.warnings)
-    lines.append(f"pipeline: {', '.join(build_steps(config))}")
+    report.lines.append(f"pipeline: {', '.join(build_steps(config))}")
     for url, names in servers(config).items():
         problem = probe_server(url)
         for role, llm in roles(config):
             if role not in names:
                 continue
             if problem:
-                key = " and the key" if llm.api_key_env else ""
-                warnings.append(
-                    f"{role}: server {url} did not answer ({problem}); model {llm.model!r}"
-                    f"{key} not verified"
+                report.unanswered.append(
+                    Unanswered(role, url, llm.model, problem, bool(llm.api_key_env))
                 )
                 continue
             one_token_request(role, url, llm, config.seed)
-            lines.append(f"{role}: {url} answered a 1-token request for model {llm.model!r}")
+            report.lines.append(f"{role}: {url} answered a 1-token request for model {llm.model!r}")
     model_lines, model_warnings = check_models(config)
-    return lines + model_lines, warnings + model_warnings
+    report.lines += model_lines
+    report.warnings += model_warnings
+    return report
 
 
 def build_steps(config: FactoryConfig) -> list[str]:

@@ -1,5 +1,6 @@
 """`reasonembed check CONFIG`: the pipeline built as generate builds it, servers asked for one
-token, models resolved; exit 0 with what could not be verified, 1 with one line otherwise."""
+token, models resolved; the last line is the verdict: exit 1 when a server did not answer
+(unless --offline, which names what was not verified), 0 with the other warnings listed."""
 
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ def test_every_shipped_config_builds_its_steps(path, monkeypatch, tmp_path):
 
 
 def test_paper_recipe_checks_offline_and_lists_what_it_could_not_verify(tmp_path):
-    result = _cli("check", str(REPO / "pipelines/configs/bright-paper.yaml"), cwd=tmp_path)
+    paper = str(REPO / "pipelines/configs/bright-paper.yaml")
+    result = _cli("check", paper, "--offline", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     out = result.stdout
@@ -62,7 +64,10 @@ def test_paper_recipe_checks_offline_and_lists_what_it_could_not_verify(tmp_path
     assert "mining.retriever: Hub model Alibaba-NLP/gte-Qwen2-7B-instruct" in out
     assert "hanhainebula/reason-embed-annotator-qwen3-8b-0928" in out
     assert "xlangai/BRIGHT on the Hub not verified" in out
-    assert out.rstrip().endswith("warning(s)")
+    verdict = out.splitlines()[-1]
+    assert verdict.startswith("check passed with --offline, NOT verified: generator model ")
+    assert "annotator model 'hanhainebula/reason-embed-annotator-qwen3-8b-0928' at " in verdict
+    assert verdict.endswith("other warning(s)")
     recipe = load_config(REPO / "pipelines/configs/bright-paper.yaml")
     assert recipe.mining.pooling == "last_token" and recipe.mining.trust_remote_code
     assert (recipe.mining.dtype, recipe.mining.max_length) == ("float16", 8192)
@@ -78,7 +83,7 @@ def test_demo_config_checks_clean(capsys, monkeypatch, tmp_path):
     out = capsys.readouterr().out
     assert "corpus of python_data_structures:" in out and "documents read and valid" in out
     assert "mining.retriever: minilm (bundled" in out
-    assert "check passed, 0 warning(s)" in out
+    assert out.splitlines()[-1] == "check passed, 0 warning(s)"
 
 
 def test_one_token_request_to_each_role(tmp_path, capsys, monkeypatch):
@@ -112,16 +117,40 @@ def test_unset_key_stops_in_one_line_before_any_request(tmp_path):
     assert requests == 0
 
 
-def test_server_down_is_a_warning_unless_strict(tmp_path, capsys):
+def _dead_url() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+        return f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+
+
+def test_a_server_that_did_not_answer_fails_unless_offline(tmp_path, capsys):
+    url = _dead_url()
     config = _write(tmp_path, generator=_openai(url))
-    assert main(["check", str(config)]) == 0
-    assert (
-        f"generator: server {url} did not answer (ConnectionRefusedError" in capsys.readouterr().out
+    assert main(["check", str(config)]) == 1
+    out = capsys.readouterr().out
+    assert f"generator: server {url} did not answer (ConnectionRefusedError" in out
+    assert out.splitlines()[-1] == (
+        f"check FAILED: 1 server(s) did not answer (generator model 'standin' at {url}): start "
+        "them and run check again, or pass --offline to check everything else"
     )
+
+    assert main(["check", str(config), "--offline"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"check passed with --offline, NOT verified: generator model 'standin' at {url} "
+        "(server not answering); 0 other warning(s)"
+    )
+    # --strict keeps failing on the other warnings only: here there are none
+    assert main(["check", str(config), "--offline", "--strict"]) == 0
+
+
+def test_strict_fails_on_other_warnings(tmp_path, capsys):
+    config = _write(tmp_path, generator={"backend": "local", "api_key_env": "UNUSED_KEY"})
+    assert main(["check", str(config)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "check passed, 1 warning(s)"
     assert main(["check", str(config), "--strict"]) == 1
+    verdict = capsys.readouterr().out.splitlines()[-1]
+    assert verdict.startswith("check FAILED (--strict): 1 item(s) not verified, the first: ")
+    assert "generator: api_key_env is ignored by backend local" in verdict
 
 
 def test_missing_model_folder_is_a_real_problem(tmp_path, caplog):
