@@ -9,10 +9,11 @@ EDQUOT (disk quota exceeded), or any exception raised while handling one, is re-
 other exception passes through unchanged. The line names `path`, the free space of its file
 system (`shutil.disk_usage`, read when the error is raised: remove partial files BEFORE leaving
 the block, i.e. in a try/finally inside it, so the figure is what the user has after the
-cleanup) and, when the caller knows it, the space the write needs. `needed_bytes` is an int,
-None (unknown), or a callable returning either (asked only on failure, e.g. to total what was
-staged). `disk_full_error(path, needed_bytes)` builds the same error for callers that catch
-the OSError themselves; `is_disk_full(error)` tests one (and its cause/context chain).
+cleanup) and the space the write needs: the caller's estimate when it is above the free space,
+else "more than that" (the write did not fit). `needed_bytes` is an int, None (unknown), or a
+callable returning either (asked only on failure, e.g. to total what was staged).
+`disk_full_error(path, needed_bytes)` builds the same error for callers that catch the OSError
+themselves; `is_disk_full(error)` tests one (and its cause/context chain).
 """
 
 from __future__ import annotations
@@ -70,8 +71,10 @@ def disk_full_error(path: str | Path, needed_bytes: int | None = None) -> DiskFu
     """The one-line error for a full disk while writing `path` (`needed_bytes`: if known)."""
     free = free_bytes(Path(path))
     space = f"{format_bytes(free)} free" if free is not None else "free space unknown"
-    if needed_bytes:
+    if needed_bytes and (free is None or needed_bytes > free):
         space += f", about {format_bytes(needed_bytes)} needed"
+    elif free is not None:  # the write did not fit in what is free: an estimate below is low
+        space += ", more than that needed"
     return DiskFull(
         f"{path}: no space left on the device ({space}); free some space or write elsewhere, "
         "then run the command again"

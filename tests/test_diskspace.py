@@ -47,11 +47,21 @@ def test_other_errors_pass_through_unchanged(tmp_path):
     quota = OSError(errno.EDQUOT, "Disk quota exceeded")
     assert is_disk_full(quota) and not is_disk_full(OSError(errno.EACCES, "denied"))
     assert not is_disk_full(ValueError("no"))
+    try:  # torch.save into a file object reports ENOSPC as a RuntimeError raised while handling it
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError:
+            raise RuntimeError("PytorchStreamWriter failed writing file data/0") from None
+    except RuntimeError as wrapped:
+        assert is_disk_full(wrapped)
 
 
 def test_message_without_a_known_need_and_for_a_path_not_yet_created(tmp_path):
     message = str(disk_full_error(tmp_path / "not" / "there"))
-    assert "free" in message and "needed" not in message
+    assert message.startswith(f"{tmp_path / 'not' / 'there'}: no space left on the device (")
+    assert " free, more than that needed)" in message  # no estimate: the write did not fit
+    low = str(disk_full_error(tmp_path, needed_bytes=10))  # an estimate below the free space
+    assert "more than that needed" in low and "about" not in low
     assert format_bytes(512) == "512 B" and format_bytes(93_200_000) == "93.2 MB"
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "f").write_bytes(b"12345")
