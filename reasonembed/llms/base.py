@@ -227,6 +227,8 @@ class ReasonEmbedLLM(LLM):
                         completion.text,
                         completion.prompt_tokens,
                         completion.completion_tokens,
+                        model=self.identity,
+                        stage=stage,
                     )
                 results[index] = completion
                 ledger.add(completion)

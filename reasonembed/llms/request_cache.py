@@ -2,7 +2,10 @@
 
 Key: sha256 of (model identity, messages, generation settings, prompt-template hash, attempt).
 Value: the completion text (the answer as steps see it: stripped of any reasoning block, see
-`llms.base.strip_reasoning`) and its token counts (the whole completion, reasoning included). Stored in SQLite (WAL journal): each insert is
+`llms.base.strip_reasoning`) and its token counts (the whole completion, reasoning included),
+with the model identity, the stage and the time it was stored (`reasonembed cache` lists and
+prunes by them; rows of a file made before these columns existed have no model or stage, and
+the time the columns were added). Stored in SQLite (WAL journal): each insert is
 one atomic transaction, so a killed process leaves either the whole entry or nothing, and several
 worker processes can read and write the same file at once (writers wait up to 60 s for the lock).
 `synchronous=NORMAL`: a committed entry survives the death of the process (kill -9) but may be
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 from reasonembed.llms.sqlite_file import SQLiteFile
@@ -31,9 +35,14 @@ CREATE TABLE IF NOT EXISTS completions (
     key TEXT PRIMARY KEY,
     text TEXT NOT NULL,
     prompt_tokens INTEGER NOT NULL,
-    completion_tokens INTEGER NOT NULL
+    completion_tokens INTEGER NOT NULL,
+    model TEXT,
+    stage TEXT,
+    at REAL
 )
 """
+# columns added after the first release: (name, declaration for ALTER TABLE)
+ADDED_COLUMNS = (("model", "TEXT"), ("stage", "TEXT"), ("at", "REAL DEFAULT {now}"))
 
 
 def request_key(
@@ -48,12 +57,29 @@ def request_key(
     )
 
 
+def add_missing_columns(connection: sqlite3.Connection) -> None:
+    """Upgrade a file made before ADDED_COLUMNS existed (O(1): old rows read the defaults; their
+    `at` is the upgrade time, an upper bound of when they were stored)."""
+    present = {row[1] for row in connection.execute("PRAGMA table_info(completions)")}
+    for name, declaration in ADDED_COLUMNS:
+        if name in present:
+            continue
+        try:
+            connection.execute(
+                f"ALTER TABLE completions ADD COLUMN {name} {declaration.format(now=time.time())}"
+            )
+        except sqlite3.OperationalError as error:  # another process added it meanwhile
+            if "duplicate column" not in str(error):
+                raise
+
+
 class RequestCache:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._file = SQLiteFile(self.path)
         with self._connection() as connection:
             connection.execute(SCHEMA)
+            add_missing_columns(connection)
 
     def _connection(self) -> sqlite3.Connection:
         return self._file.connection()
@@ -83,10 +109,18 @@ class RequestCache:
             found.update((row[0], (row[1], int(row[2]), int(row[3]))) for row in rows)
         return [found.get(key) for key in keys]
 
-    def put(self, key: str, text: str, prompt_tokens: int, completion_tokens: int) -> None:
+    def put(
+        self,
+        key: str,
+        text: str,
+        prompt_tokens: int,
+        completion_tokens: int,
+        model: str | None = None,
+        stage: str | None = None,
+    ) -> None:
         self._connection().execute(
-            "INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?)",
-            (key, text, prompt_tokens, completion_tokens),
+            "INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (key, text, prompt_tokens, completion_tokens, model, stage, time.time()),
         )
 
     def __len__(self) -> int:

@@ -87,3 +87,26 @@ def test_sigkill_leaves_only_whole_entries(tmp_path):
     assert cache.get(f"k{count}") is None
     cache.put("after", "still writable", 1, 1)
     assert cache.get("after") == ("still writable", 1, 1)
+
+
+def test_a_file_made_before_the_model_stage_and_time_columns_is_upgraded_in_place(tmp_path):
+    path = tmp_path / "requests.sqlite"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE completions (key TEXT PRIMARY KEY, text TEXT NOT NULL, "
+        "prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL)"
+    )
+    old.execute("INSERT INTO completions VALUES ('old', 'kept', 3, 4)")
+    old.commit()
+    old.close()
+    before = time.time()
+    cache = RequestCache(path)
+    RequestCache(path)  # a second opener finds the columns there
+    cache.put("new", "fresh", 1, 2, model="OpenAICompatLLM:m", stage="query")
+    assert cache.get("old") == ("kept", 3, 4)
+    rows = dict(
+        (row[0], row[1:])
+        for row in cache._connection().execute("SELECT key, model, stage, at FROM completions")
+    )
+    assert rows["old"][:2] == (None, None) and rows["old"][2] >= before  # the upgrade time
+    assert rows["new"][:2] == ("OpenAICompatLLM:m", "query") and rows["new"][2] >= rows["old"][2]
