@@ -26,6 +26,10 @@ from reasonembed.logs import configure_logging
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "init": (
+        "reasonembed.commands.init",
+        "write a commented config for a domain of your own (corpus + server)",
+    ),
     "generate": ("reasonembed.commands.generate", "run the ReMixer factory on a config"),
     "check": (
         "reasonembed.commands.check",

@@ -251,6 +251,27 @@ def _records(
     raise UserError(f"{source.path}: unknown corpus format {fmt!r}")
 
 
+def corpus_columns(path: Path) -> tuple[str, list[str]]:
+    """(format, column names) of a local jsonl, parquet or `datasets` corpus, read from its first
+    record or schema without loading it; UserError when it is none of these."""
+    fmt = detect_format(path)
+    if fmt == "jsonl":
+        return fmt, list(next(_jsonl_records(path), ("", 0, {}))[2])
+    if fmt == "parquet":
+        file = _files(path, ".parquet")[0]
+        try:
+            return fmt, pq.read_schema(file).names
+        except (OSError, pa.ArrowException) as error:
+            raise UserError(f"{file}: not a readable parquet file: {error}") from None
+    if fmt == "datasets":
+        import datasets
+
+        loaded = datasets.load_from_disk(str(path))
+        first = next(iter(loaded.values())) if isinstance(loaded, datasets.DatasetDict) else loaded
+        return fmt, list(first.column_names)
+    raise UserError(f"{path}: a {fmt} corpus; give a .jsonl or .parquet file or a folder of them")
+
+
 def on_hub(source: CorpusSource) -> bool:
     """True when the corpus is read from the Hub (it cannot be checked offline)."""
     if source.format == "hub" or (source.format == "bright" and source.path == "hub"):

@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
 def verdict(report: CheckReport, offline: bool, strict: bool) -> tuple[str, int]:
     """(the last line, the exit status) of `check`."""
-    servers = "; ".join(f"{s.role} model {s.model!r} at {s.url}" for s in report.unanswered)
+    servers = ", ".join(f"{s.role} model {s.model!r} at {s.url}" for s in report.unanswered)
     count = len(report.unanswered)
     if report.unanswered and not offline:
         return (
@@ -65,7 +65,7 @@ def verdict(report: CheckReport, offline: bool, strict: bool) -> tuple[str, int]
         )
     if report.unanswered:
         return (
-            f"check passed with --offline, NOT verified: {servers} (server not answering); "
+            f"check passed with --offline, NOT verified (server did not answer): {servers}; "
             f"{len(report.warnings)} other warning(s)",
             0,
         )

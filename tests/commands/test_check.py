@@ -65,7 +65,9 @@ def test_paper_recipe_checks_offline_and_lists_what_it_could_not_verify(tmp_path
     assert "hanhainebula/reason-embed-annotator-qwen3-8b-0928" in out
     assert "xlangai/BRIGHT on the Hub not verified" in out
     verdict = out.splitlines()[-1]
-    assert verdict.startswith("check passed with --offline, NOT verified: generator model ")
+    assert verdict.startswith(
+        "check passed with --offline, NOT verified (server did not answer): generator model "
+    )
     assert "annotator model 'hanhainebula/reason-embed-annotator-qwen3-8b-0928' at " in verdict
     assert verdict.endswith("other warning(s)")
     recipe = load_config(REPO / "pipelines/configs/bright-paper.yaml")
@@ -136,8 +138,8 @@ def test_a_server_that_did_not_answer_fails_unless_offline(tmp_path, capsys):
 
     assert main(["check", str(config), "--offline"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == (
-        f"check passed with --offline, NOT verified: generator model 'standin' at {url} "
-        "(server not answering); 0 other warning(s)"
+        "check passed with --offline, NOT verified (server did not answer): generator model "
+        f"'standin' at {url}; 0 other warning(s)"
     )
     # --strict keeps failing on the other warnings only: here there are none
     assert main(["check", str(config), "--offline", "--strict"]) == 0
