@@ -28,6 +28,7 @@ from reasonembed.interrupts import sigterm_as_interrupt, with_message
 
 CHECKPOINTS = "checkpoints"
 PARTIAL_PREFIX = ".partial-"
+REPLACED_PREFIX = f"{PARTIAL_PREFIX}replaced-"
 LOG_FILE = "train_log.jsonl"
 
 
@@ -58,9 +59,14 @@ def tensor_bytes(state) -> int:
 
 
 def remove_partials(folder: Path) -> None:
-    """Remove checkpoint folders a killed run left half-written (never a complete one)."""
+    """Remove checkpoint folders a killed run left half-written (never a complete one: a copy
+    moved aside to be replaced goes back to its place when the replacement never landed)."""
     for partial in folder.glob(f"{PARTIAL_PREFIX}*") if folder.is_dir() else []:
-        shutil.rmtree(partial, ignore_errors=True)
+        final = folder / partial.name.removeprefix(REPLACED_PREFIX)
+        if partial.name.startswith(REPLACED_PREFIX) and not final.exists():
+            os.replace(partial, final)
+        else:
+            shutil.rmtree(partial, ignore_errors=True)
 
 
 def save_checkpoint(output: Path, step: int, model, optimizer, scheduler, limit: int) -> Path:
@@ -69,7 +75,7 @@ def save_checkpoint(output: Path, step: int, model, optimizer, scheduler, limit:
     folder = output / CHECKPOINTS
     final = folder / f"step-{step:08d}"
     partial = folder / f"{PARTIAL_PREFIX}{final.name}"
-    replaced = folder / f"{PARTIAL_PREFIX}replaced-{final.name}"
+    replaced = folder / f"{REPLACED_PREFIX}{final.name}"
     remove_partials(folder)
     states = {
         "trainable.pt": trainable_state(model),

@@ -145,3 +145,19 @@ def test_saving_a_step_again_replaces_it_whole_and_loads(tmp_path):
         model.weight.zero_()
     assert load_checkpoint(path, model, optimizer, scheduler) == 5
     assert torch.all(model.weight == 0.25)
+
+
+def test_leftovers_of_a_killed_save_are_cleared_and_a_moved_aside_copy_restored(tmp_path):
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.AdamW(model.parameters())
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    saved = save_checkpoint(tmp_path, 5, model, optimizer, scheduler, limit=3)
+    folder = tmp_path / CHECKPOINTS
+    # killed between moving step 5 aside (to re-save it) and renaming its replacement in
+    saved.rename(folder / ".partial-replaced-step-00000005")
+    (folder / ".partial-step-00000005").mkdir()
+    (folder / ".partial-step-00000005" / "trainable.pt").write_bytes(b"half")
+    save_checkpoint(tmp_path, 6, model, optimizer, scheduler, limit=3)
+    assert checkpoints(tmp_path) == ["step-00000005", "step-00000006"]
+    assert staged(tmp_path) == []
+    assert load_checkpoint(folder / "step-00000005", model, optimizer, scheduler) == 5
