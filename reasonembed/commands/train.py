@@ -14,7 +14,7 @@ import argparse
 import os
 
 from reasonembed.train.checkpoints import train_faults
-from reasonembed.train.config import LOSSES, TrainConfig
+from reasonembed.train.config import BASE_DTYPES, LOSSES, TrainConfig
 from reasonembed.train.loop import train
 
 PAPER_RECIPE = """\
@@ -34,6 +34,11 @@ model), lr 1e-4, warmup 0.1, 1 epoch, last-token pooling, max length 512, temper
 queries `Instruct: {prompt}\\nQuery: {query}`, RI-weighted InfoNCE after 100 plain steps, the
 8-GPU global batch (--batch-scale 8), bf16 on GPUs that support it. Add --gradient-checkpointing
 to fit a chunk of 8 queries x 16 passages on one GPU.
+
+memory: with LoRA on a GPU with bf16, --base-dtype auto holds the frozen base in bfloat16
+(Qwen3-8B: 15.3 GB of weights instead of 30.6 GB in float32; the adapters stay float32);
+--base-dtype float32 keeps a float32 base. Full fine-tuning always keeps float32 master
+weights. What auto resolved to is recorded in OUT/redapter_config.json ("resolved").
 
 the saved folder is a sentence-transformers model plus reasonembed.json, which tells
 `reasonembed eval` and `validate` to evaluate it with its training instructions and
@@ -120,7 +125,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="module names, or all-linear",
     )
     parser.add_argument("--gradient-checkpointing", action="store_true")
-    parser.add_argument("--bf16", choices=("auto", "on", "off"), default=defaults.bf16)
+    parser.add_argument(
+        "--bf16",
+        choices=("auto", "on", "off"),
+        default=defaults.bf16,
+        help="bf16 autocast of the matmuls (auto: on CUDA devices that support it)",
+    )
+    parser.add_argument(
+        "--base-dtype",
+        choices=BASE_DTYPES,
+        default=defaults.base_dtype,
+        help="dtype the base weights are held in. auto: bfloat16 for a LoRA run on a CUDA device "
+        "that supports it, float32 otherwise; bfloat16 needs LoRA (full fine-tuning keeps "
+        "float32 master weights)",
+    )
     parser.add_argument(
         "--no-cross-device-negatives",
         action="store_true",
@@ -166,6 +184,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         lora_target_modules=targets[0] if targets == ["all-linear"] else list(targets),
         gradient_checkpointing=args.gradient_checkpointing,
         bf16=args.bf16,
+        base_dtype=args.base_dtype,
         cross_device_negatives=not args.no_cross_device_negatives,
         seed=args.seed,
         save_steps=args.save_steps,

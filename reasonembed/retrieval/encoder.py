@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from transformers import AutoModel, AutoTokenizer
+from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from reasonembed.retrieval.cache import EmbeddingCache
 from reasonembed.retrieval.instructions import DEFAULT_QUERY_TEMPLATE, format_query
@@ -29,6 +29,15 @@ logger = logging.getLogger(__name__)
 # sentence-transformers pooling names -> ours
 _ST_POOLING_NAMES = {"mean": "mean", "cls": "cls", "lasttoken": "last_token"}
 DECODER_MODEL_TYPES = {"qwen2", "qwen3", "llama", "mistral", "gemma", "gemma2", "gemma3", "phi3"}
+
+
+def is_decoder_model(name_or_path: str, trust_remote_code: bool = False) -> bool:
+    """Whether a model (alias, folder or Hub id) is a decoder-only backbone, read from its config
+    alone (no weights loaded)."""
+    config = AutoConfig.from_pretrained(
+        resolve_model_path(name_or_path), trust_remote_code=trust_remote_code
+    )
+    return getattr(config, "model_type", "") in DECODER_MODEL_TYPES
 
 
 def read_sentence_transformers_settings(folder: Path) -> dict:
@@ -85,6 +94,10 @@ class Encoder:
         query_template: how an instruction and a query are joined.
         trust_remote_code: let transformers run the model repository's own code (models such
             as gte-Qwen2-7B-instruct ship their modelling code).
+        random_weights: build the model from the folder's config with random weights instead of
+            loading any (benchmarks of large shapes whose weights are not at hand): drawn from
+            torch's RNG in float32 directly on `device`, then cast to `dtype`, so one seed gives
+            the same weights in every dtype.
     """
 
     def __init__(
@@ -97,6 +110,7 @@ class Encoder:
         dtype: torch.dtype | str | None = None,
         query_template: str = DEFAULT_QUERY_TEMPLATE,
         trust_remote_code: bool = False,
+        random_weights: bool = False,
     ) -> None:
         self.name = model_name_or_path
         self.path = resolve_model_path(model_name_or_path)
@@ -107,9 +121,18 @@ class Encoder:
         self.tokenizer = AutoTokenizer.from_pretrained(
             self.path, trust_remote_code=trust_remote_code
         )
-        self.model = AutoModel.from_pretrained(
-            self.path, trust_remote_code=trust_remote_code, dtype=self.dtype
-        )
+        if random_weights:
+            config = AutoConfig.from_pretrained(self.path, trust_remote_code=trust_remote_code)
+            with self.device:
+                self.model = AutoModel.from_config(
+                    config, trust_remote_code=trust_remote_code, dtype=torch.float32
+                )
+            self.model.to(self.dtype)
+            self.model.config.dtype = self.dtype
+        else:
+            self.model = AutoModel.from_pretrained(
+                self.path, trust_remote_code=trust_remote_code, dtype=self.dtype
+            )
         model_type = getattr(self.model.config, "model_type", "")
         if pooling == "auto":
             pooling = declared.get("pooling") or (
@@ -159,7 +182,10 @@ class Encoder:
     def embed(self, texts: Sequence[str]) -> torch.Tensor:
         """Embeddings [len(texts), dim] with gradients (training)."""
         batch = self.tokenize(texts)
-        hidden = self.model(**batch).last_hidden_state
+        # a decoder's key/value cache serves generation only: without this it holds every
+        # layer's keys and values until the forward returns
+        options = {"use_cache": False} if self.is_decoder else {}
+        hidden = self.model(**batch, **options).last_hidden_state
         vectors = pool(hidden, batch["attention_mask"], self.pooling)
         if self.normalize:
             vectors = torch.nn.functional.normalize(vectors, p=2, dim=-1)

@@ -12,6 +12,7 @@ from reasonembed.train.data import PAPER_DEVICES
 from reasonembed.train.losses import DEFAULT_RI_CLAMP_MAX, DEFAULT_TEMPERATURE
 
 LOSSES = ("ri-infonce", "infonce")
+BASE_DTYPES = ("auto", "float32", "bfloat16")
 
 
 @dataclass
@@ -30,7 +31,12 @@ class TrainConfig:
     `eval_max_length` None: min(8192, the model's position limit), never below the training
         length; recorded in the saved folder's reasonembed.json for `eval` and `validate`.
     `max_steps` None: `epochs` passes over the batch plan.
-    `bf16`: "auto" (on CUDA devices that support it), "on" or "off".
+    `bf16`: bf16 autocast of the step's matmuls: "auto" (on CUDA devices that support it), "on"
+        or "off".
+    `base_dtype`: the dtype the (frozen, with LoRA) base weights are held in: "auto" (bfloat16
+        for a LoRA run on a CUDA device that supports it, float32 otherwise), "float32" or
+        "bfloat16" (LoRA only: full fine-tuning keeps float32 master weights). Policy and
+        reasons: `reasonembed.train.model`.
     """
 
     model: str = "minilm"
@@ -62,6 +68,7 @@ class TrainConfig:
     lora_target_modules: str | list[str] = "all-linear"
     gradient_checkpointing: bool = False
     bf16: str = "auto"
+    base_dtype: str = "auto"
     cross_device_negatives: bool = True
     seed: int = 42
     save_steps: int = 500
@@ -79,6 +86,8 @@ class TrainConfig:
             raise UserError(f"lora must be auto, on or off, got {self.lora!r}")
         if self.bf16 not in ("auto", "on", "off"):
             raise UserError(f"bf16 must be auto, on or off, got {self.bf16!r}")
+        if self.base_dtype not in BASE_DTYPES:
+            raise UserError(f"base_dtype must be one of {BASE_DTYPES}, got {self.base_dtype!r}")
         if self.temperature <= 0:
             raise UserError(f"temperature must be > 0, got {self.temperature}")
         if self.max_steps is not None and self.max_steps < 1:

@@ -20,8 +20,10 @@ Determinism: the batch plan, passage sampling and the torch RNG (dropout) are al
 (seed, step, rank), so a run is repeatable on CPU and a resumed run continues exactly.
 Outputs in `output`: the model as a sentence-transformers folder (LoRA merged) with
 `reasonembed.json` (how `eval` and `validate` evaluate it: `eval.model_settings`),
-`train_log.jsonl` (one record per step), `redapter_config.json`, and `checkpoints/step-N/`
-(`reasonembed.train.checkpoints`).
+`train_log.jsonl` (one record per step), `redapter_config.json` (the config, and under
+"resolved" what its "auto" values became: device, LoRA, base dtype, autocast), and
+`checkpoints/step-N/` (`reasonembed.train.checkpoints`). The model's dtype policy (LoRA, base
+dtype, autocast) is `reasonembed.train.model`; with LoRA the merged model keeps the base's dtype.
 """
 
 from __future__ import annotations
@@ -38,7 +40,6 @@ import torch
 from tqdm.auto import tqdm
 
 from reasonembed.data_source import load_training_rows
-from reasonembed.errors import UserError
 from reasonembed.eval.model_settings import write_model_settings
 from reasonembed.retrieval.encoder import Encoder
 from reasonembed.train.checkpoints import (
@@ -51,6 +52,7 @@ from reasonembed.train.checkpoints import (
 from reasonembed.train.config import TrainConfig
 from reasonembed.train.data import Batch, DomainSettings, check_rows, make_batch, plan_batches
 from reasonembed.train.distributed import DistContext, barrier, init_distributed
+from reasonembed.train.model import dtype_name, load_encoder, use_bf16
 from reasonembed.train.step import StepResult, apply_gradients, forward_backward
 
 logger = logging.getLogger(__name__)
@@ -60,52 +62,11 @@ AUTHORS_EVAL_LENGTH = 8192  # the authors evaluate their models with 8,192 token
 
 
 # --- set-up --------------------------------------------------------------------------------
-def load_encoder(config: TrainConfig, device: torch.device | None) -> Encoder:
-    encoder = Encoder(
-        config.model,
-        pooling=config.pooling,
-        max_length=config.max_length,
-        device=str(device) if device else None,
-        query_template=config.query_template,
-    )
-    encoder.normalize = True  # trained on cosine similarity; the saved model normalises too
-    use_lora = config.lora == "on" or (config.lora == "auto" and encoder.is_decoder)
-    if config.gradient_checkpointing:
-        encoder.model.gradient_checkpointing_enable()
-        if use_lora:
-            encoder.model.enable_input_require_grads()
-    if use_lora:
-        encoder.enable_lora(
-            r=config.lora_r,
-            alpha=config.lora_alpha,
-            dropout=config.lora_dropout,
-            target_modules=config.lora_target_modules,
-        )
-    logger.info(
-        "model %s: pooling %s, max length %d, %s, %d trainable parameters",
-        config.model,
-        encoder.pooling,
-        encoder.max_length,
-        "LoRA" if use_lora else "full fine-tuning",
-        sum(p.numel() for p in encoder.model.parameters() if p.requires_grad),
-    )
-    return encoder
-
-
 def default_eval_max_length(encoder: Encoder) -> int:
     """The authors' evaluation length (8,192 tokens) within the model's position limit, and never
     below the training length."""
     limit = getattr(encoder.model.config, "max_position_embeddings", None) or AUTHORS_EVAL_LENGTH
     return max(encoder.max_length, min(AUTHORS_EVAL_LENGTH, int(limit)))
-
-
-def use_bf16(config: TrainConfig, device: torch.device) -> bool:
-    if config.bf16 == "off":
-        return False
-    supported = device.type == "cuda" and torch.cuda.is_bf16_supported()
-    if config.bf16 == "on" and not supported:
-        raise UserError("bf16 was asked for but this device does not support it; use --bf16 off")
-    return supported
 
 
 def seed_step(seed: int, step: int, rank: int) -> None:
@@ -193,7 +154,14 @@ def train(config: TrainConfig) -> Path:
     )
     if context.is_main:
         output.mkdir(parents=True, exist_ok=True)
-        (output / CONFIG_FILE).write_text(json.dumps(config.to_json(), indent=2))
+        recorded = config.to_json()
+        recorded["resolved"] = {
+            "device": str(device),
+            "lora": encoder.has_lora,
+            "base_dtype": dtype_name(encoder.dtype),
+            "bf16_autocast": autocast is not None,
+        }
+        (output / CONFIG_FILE).write_text(json.dumps(recorded, indent=2))
         trim_log(output / LOG_FILE, done)
     logger.info(
         "training %s on %d rows, %d domain(s), %d steps (%d per epoch), %d process(es); "

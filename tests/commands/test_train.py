@@ -14,7 +14,7 @@ def test_arguments_map_onto_the_train_config(tmp_path):
     args = build_parser(only="train").parse_args(
         "train --data owner/name@v1 --output OUT --loss infonce --max-steps 7 "
         "--lora on --lora-target-modules q_proj v_proj --ri-start-step 3 --no-resume "
-        "--batch-scale 0.5 --chunk-size 4 --eval-max-length 1024".split()
+        "--batch-scale 0.5 --chunk-size 4 --eval-max-length 1024 --base-dtype bfloat16".split()
     )
     config = config_from_args(args)
     assert (config.data, config.output, config.loss, config.max_steps) == (
@@ -27,6 +27,7 @@ def test_arguments_map_onto_the_train_config(tmp_path):
     assert config.ri_start_step == 3 and config.resume is False
     assert config.temperature == 0.02 and config.lora_r == 32 and config.lora_alpha == 64
     assert (config.batch_scale, config.chunk_size, config.eval_max_length) == (0.5, 4, 1024)
+    assert config.base_dtype == "bfloat16"
     defaults = config_from_args(
         build_parser(only="train").parse_args("train --data d --output o".split())
     )
@@ -36,6 +37,7 @@ def test_arguments_map_onto_the_train_config(tmp_path):
     assert (defaults.lora_r, defaults.lora_alpha, defaults.lora_dropout) == (32, 64, 0.1)
     assert (defaults.warmup_ratio, defaults.epochs, defaults.ri_start_step) == (0.1, 1, 100)
     assert defaults.query_template == "Instruct: {instruction}\nQuery: {query}"
+    assert defaults.base_dtype == "auto"
 
 
 def test_help_documents_the_global_batch_and_the_paper_recipe():
@@ -51,6 +53,9 @@ def test_help_documents_the_global_batch_and_the_paper_recipe():
     assert "LoRA r=32, alpha=64, dropout 0.1 on all linear layers" in text
     assert "1,024 passages" in text and "--batch-scale" in text and "--chunk-size" in text
     assert "reasonembed.json" in text
+    assert "--base-dtype {auto,float32,bfloat16}" in text
+    assert "auto: bfloat16 for a LoRA run on a CUDA device that supports it, float32" in text
+    assert "full fine-tuning keeps float32 master weights" in text
 
 
 def test_row_without_reasoning_query_exits_1_naming_the_row(tmp_path):

@@ -1,6 +1,7 @@
 """Accumulation with cached representations (GradCache) on MiniLM: the same loss, RI and gradient
 as the whole batch in one piece; with dropout on, each chunk is replayed with its own masks.
-(tests/train/test_distributed.py compares it with two torchrun processes.)"""
+Also the memory-only ways of a step: forward calls of a few tokens, and the q' pass without a
+graph. (tests/train/test_distributed.py compares it with two torchrun processes.)"""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch.nn.functional as F
 
 from reasonembed.retrieval import Encoder
 from reasonembed.train.data import DomainSettings, make_batch
-from reasonembed.train.step import batch_loss, forward_backward
+from reasonembed.train.step import batch_loss, compute_loss, forward_backward
 from tests.train.tiny_data import tiny_rows
 
 QUERIES, GROUP = 5, 3
@@ -92,3 +93,43 @@ def test_dropout_masks_are_replayed_chunk_by_chunk(encoder, batch):
     assert float(cached.loss) == pytest.approx(float(reference.loss.detach()), rel=1e-5)
     assert_same_gradients(cached_grads, gradients(encoder))
     encoder.model.eval()
+
+
+@pytest.mark.parametrize("use_ri", [True, False])
+def test_forward_calls_of_a_few_tokens_give_the_loss_and_gradient_of_one_call(
+    encoder, batch, use_ri
+):
+    encoder.model.eval()
+    encoder.model.zero_grad(set_to_none=True)
+    calls = []
+    hook = encoder.model.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        whole = forward_backward(encoder, batch, 0.02, use_ri)
+        whole_grads, whole_calls = gradients(encoder), len(calls)
+        # 64 tokens = 2 texts of 32: 5 queries in 3 calls, 15 passages in 8, 5 q' in 3
+        split = forward_backward(encoder, batch, 0.02, use_ri, embed_tokens=64)
+    finally:
+        hook.remove()
+    assert (whole_calls, len(calls) - whole_calls) == ((3, 14) if use_ri else (2, 11))
+    assert float(split.loss) == pytest.approx(float(whole.loss), rel=1e-5)
+    assert_same_gradients(gradients(encoder), whole_grads)
+
+
+def test_the_reasoning_query_pass_saves_no_activations(encoder, batch):
+    """RI's q' forward runs without a graph: it adds nothing to what the backward keeps."""
+    encoder.model.eval()
+
+    def saved_bytes(use_ri: bool) -> int:
+        sizes = []
+
+        def pack(tensor):
+            sizes.append(tensor.numel() * tensor.element_size())
+            return tensor
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            compute_loss(encoder, batch, 0.02, use_ri)
+        return sum(sizes)
+
+    plain, with_ri = saved_bytes(False), saved_bytes(True)
+    assert plain > 1_000_000  # the q and p forwards' activations (and weights)
+    assert 0 <= with_ri - plain < 1_000, (plain, with_ri)  # RI weights only: a few floats

@@ -139,6 +139,8 @@ def test_lora_run_merges_adapters_into_a_plain_sentence_transformers_folder(data
     )
     config = json.loads((output / "redapter_config.json").read_text())
     assert config["lora"] == "on" and config["lora_r"] == 4
+    # auto on a CPU: the base stays float32 (tests/train/test_model.py: the bfloat16 base)
+    assert config["base_dtype"] == "auto" and config["resolved"]["base_dtype"] == "float32"
     checkpoint = torch.load(output / "checkpoints" / "step-00000002" / "trainable.pt")
     assert checkpoint and all("lora_" in name for name in checkpoint)  # only adapters trained
     with safe_open(str(output / "model.safetensors"), "pt") as weights:
