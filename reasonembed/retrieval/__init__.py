@@ -10,10 +10,11 @@ Mining, triviality metrics, the evaluator and the trainer all go through here:
   (texts one by one, or whole corpus shards as memory-mapped float16).
 - `index.DenseIndex`: exact inner-product search, deterministic (score desc, then row asc).
 - corpora larger than memory: `corpus_store.CorpusStore` (a memory-mapped corpus cut into
-  shards), `sharded` (float16 shards encoded by one or several workers, exact search shard by
-  shard: `ShardedIndex`) and `approximate` (FAISS IVF / HNSW search: `ApproximateIndex`, with
-  its recall against exact search); `corpus_index.CorpusIndex` puts them together for one
-  corpus to mine (with BM25, the source's ranks and the sampled recall).
+  shards), `sharded` (float16 shards encoded by one or several workers or replicas, split by
+  `shard_claims`; exact search shard by shard: `ShardedIndex`) and `approximate` (FAISS IVF /
+  HNSW search: `ApproximateIndex`, with its recall against exact search);
+  `corpus_index.CorpusIndex` puts them together for one corpus to mine (with BM25, the source's
+  ranks and the sampled recall).
 - `bm25.BM25Index`: BRIGHT's BM25 (bm25s + PyStemmer, k1=0.9, b=0.4).
 
 Names are imported on first use, so `reasonembed.retrieval.index` or `.sharded` can be used

@@ -7,6 +7,8 @@ Layout under `{root}/{fingerprint}/`:
 - `docs-{key}.npy`: a corpus shard, the float16 vectors [n, dim] of a run of documents, `key`
   being `docs_key` of their text hashes in order (`load_docs` opens it memory-mapped, so a
   corpus larger than memory is searched a shard at a time; see `reasonembed.retrieval.sharded`).
+- `docs-{key}.claim-{g}`: while a corpus shard is being encoded, the claim of the replica encoding
+  it (`reasonembed.retrieval.shard_claims`), removed once `docs-{key}.npy` is written.
 
 Every file is written to a temporary name, flushed and renamed, so a killed process never leaves
 a half-written one (a rerun reuses the finished ones), and several processes can add files side
