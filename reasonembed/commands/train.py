@@ -11,6 +11,7 @@ Multi-process (cross-device negatives): `torchrun --nproc_per_node N -m reasonem
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 
 from reasonembed.train.checkpoints import train_faults
@@ -194,9 +195,27 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     )
 
 
+def warn_if_ri_cannot_start(config: TrainConfig) -> bool:
+    """Log one WARNING (and return True) when ri-infonce stops before RI weighting starts."""
+    if config.loss != "ri-infonce" or config.max_steps is None:
+        return False
+    if config.max_steps > config.ri_start_step:
+        return False
+    logging.getLogger("reasonembed.train").warning(
+        "RI weighting cannot start within --max-steps %d: it starts at step %d (--ri-start-step),"
+        " so this run is plain InfoNCE; lower --ri-start-step or raise --max-steps",
+        config.max_steps,
+        config.ri_start_step,
+    )
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    if int(os.environ.get("RANK", "0")) == 0:
+        warn_if_ri_cannot_start(config)
     with train_faults(args.output):  # SIGTERM/Ctrl-C and a full disk: one line each
-        output = train(config_from_args(args))
+        output = train(config)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"trained model: {output}")
     return 0
