@@ -4,10 +4,13 @@ token, models resolved; the last line is the verdict: exit 1 when a server did n
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -143,6 +146,50 @@ def test_a_server_that_did_not_answer_fails_unless_offline(tmp_path, capsys):
     )
     # --strict keeps failing on the other warnings only: here there are none
     assert main(["check", str(config), "--offline", "--strict"]) == 0
+
+
+class _ServesOneModel(http.server.BaseHTTPRequestHandler):
+    """Answers as vLLM does for a model it does not serve: HTTP 404 naming the model."""
+
+    def do_GET(self):  # noqa: N802  (http.server's name)
+        self._answer(200, {"object": "list", "data": [{"id": "served-model"}]})
+
+    def do_POST(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        message = f"The model `{body['model']}` does not exist."
+        self._answer(404, {"object": "error", "message": message, "code": 404})
+
+    def _answer(self, status: int, payload: dict) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_model_the_server_does_not_serve_fails_even_offline(tmp_path, caplog):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ServesOneModel)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        config = _write(tmp_path, annotator=_openai(url, model="my-model"))
+        for extra in ([], ["--offline"]):
+            caplog.clear()
+            assert main(["check", str(config), *extra]) == 1
+            errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+            assert errors == [
+                f"annotator: {url} answered HTTP 404 to a 1-token request for model "
+                """'my-model': {"object": "error", "message": "The model `my-model` does not """
+                """exist.", "code": 404}"""
+            ]
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_strict_fails_on_other_warnings(tmp_path, capsys):
