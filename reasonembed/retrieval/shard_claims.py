@@ -37,6 +37,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -45,13 +46,15 @@ STALE_AFTER_S = 120.0  # a heartbeat unmoved this long: the claimant is gone
 POLL_S = 1.0  # how often a waiting replica looks at the shards others claimed
 
 
-def claim_paths(target: Path) -> dict[int, Path]:
-    """The claim files of the shard file `target` (`docs-{key}.npy`), by generation."""
+def claim_paths(target: Path, names: Iterable[str] | None = None) -> dict[int, Path]:
+    """The claim files of the shard file `target` (`docs-{key}.npy`), by generation, among
+    `names` (file names in its folder; None: list the folder)."""
+    prefix = f"{target.stem}.claim-"
     found = {}
-    for path in target.parent.glob(f"{target.stem}.claim-*"):
-        generation = path.name.rsplit("-", 1)[1]
-        if generation.isdigit():
-            found[int(generation)] = path
+    for name in os.listdir(target.parent) if names is None else names:
+        generation = name[len(prefix) :]
+        if name.startswith(prefix) and generation.isdigit():
+            found[int(generation)] = target.with_name(name)
     return found
 
 
@@ -119,12 +122,13 @@ class ShardClaims:
         self.poll_s = poll_s
         self.host = socket.gethostname()
         self._heartbeats: dict[Path, tuple[int, float]] = {}  # claim -> (mtime_ns, seen at)
+        self._listings: dict[Path, tuple[float, list[str]]] = {}  # folder -> (listed at, names)
 
     def claim(self, target: Path) -> Claim | None:
         """A claim on the shard file `target`: generation 0 when unclaimed, the next generation
         over a stale claim; None while another replica's live claim holds it, or when another
         replica won the race for that generation."""
-        held = claim_paths(target)
+        held = claim_paths(target, self._names(target.parent))
         generation = 0
         if held:
             top = max(held)
@@ -142,6 +146,16 @@ class ShardClaims:
         if generation:
             logger.info("taking over the stale claim %s", held[generation - 1])
         return Claim(path, target, generation, self.stale_after_s / 4)
+
+    def _names(self, folder: Path) -> list[str]:
+        """The folder's file names, listed at most once per `poll_s` (one listing per pass of a
+        waiting replica over its shards). An old listing is safe: creating a claim generation
+        that exists fails, and a claim file that is gone is not stale."""
+        now = time.monotonic()
+        listed = self._listings.get(folder)
+        if listed is None or now - listed[0] >= self.poll_s:
+            listed = self._listings[folder] = (now, os.listdir(folder))
+        return listed[1]
 
     def is_stale(self, path: Path) -> bool:
         """Whether the claim file `path` is stale (module docstring); a claim that is gone is not."""
