@@ -3,8 +3,8 @@
     with hold_cache(cache_dir, "generate tiny-3165... into out/demo"):
         ...   # no other holder of this lock works on cache_dir meanwhile
 
-`reasonembed generate` holds it from just after preflight (which only reads) until it returns or
-raises; `reasonembed cache --prune` holds it while it removes anything. Reading commands (`check`,
+`reasonembed generate` holds it from its start (before its preflight, so a refused run says one
+line and reads nothing) until it returns or raises; `reasonembed cache --prune` holds it while it removes anything. Reading commands (`check`,
 `estimate`, `cache` without `--prune`) do not take it. On Ray the driver holds it; the workers
 are part of its run and never take it.
 

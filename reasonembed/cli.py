@@ -40,6 +40,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "write the distilabel pipeline.yaml of a config",
     ),
     "estimate": ("reasonembed.commands.estimate", "project LLM calls, tokens and cost of a config"),
+    "cache": (
+        "reasonembed.commands.cache",
+        "list what a cache_dir holds and how big, and prune it",
+    ),
     "report": ("reasonembed.commands.report", "write report.md and plots for a generate output"),
     "publish": (
         "reasonembed.commands.publish",
