@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from reasonembed import __version__
+from reasonembed.cache_lock import hold_cache
 from reasonembed.config import FactoryConfig, config_hash
 from reasonembed.corpus import load_corpus
 from reasonembed.errors import BudgetExceeded, EmptyDataset, PipelineFailed, UserError
@@ -79,19 +80,32 @@ def generate(
     """Run the factory and write `output` as a whole (built in a temporary sibling folder, then
     renamed into place: an interrupted run never leaves a half-written or mixed folder).
 
-    First `reasonembed.preflight` (output target, API keys, corpora, servers) and the seed
-    selection: bad input stops with one line before any LLM request.
+    First the cache lock (`reasonembed.cache_lock`: while another run holds `cache_dir`, one
+    line names it and nothing is read or written), then `reasonembed.preflight` (output target,
+    API keys, corpora, servers) and the seed selection: bad input stops with one line before any
+    LLM request.
 
     Raises BudgetExceeded when a budget deferred work (the output holds the complete samples so
     far) and EmptyDataset when no sample was kept (the output is written for diagnosis).
     """
-    from reasonembed.engine import run_pipeline
-    from reasonembed.output_writer import iter_raw_batches, leaf_files
-    from reasonembed.pipeline import LEAF_STEP, build_pipeline
     from reasonembed.preflight import preflight
 
     started = time.monotonic()
-    preflight(config, output, overwrite)
+    purpose = f"generate of {config.name} (config {config_hash(config)}) into {output.absolute()}"
+    with hold_cache(config.cache_dir, purpose):
+        preflight(config, output, overwrite)
+        return _generate_holding_cache(config, output, use_cache, started)
+
+
+def _generate_holding_cache(
+    config: FactoryConfig, output: Path, use_cache: bool, started: float
+) -> RunStats:
+    """`generate` after preflight, while this process holds `cache_dir`
+    (`reasonembed.cache_lock`: a second run on the same cache is refused before it touches it)."""
+    from reasonembed.engine import run_pipeline
+    from reasonembed.output_writer import iter_raw_batches, leaf_files
+    from reasonembed.pipeline import LEAF_STEP, build_pipeline
+
     seed_counts, seeds_file = select_all_seeds(config)
     pipeline = build_pipeline(config, seeds_file=str(seeds_file))
     run_id, step_cache_ok = start_llm_run(config)
