@@ -6,12 +6,18 @@ every corpus is loaded and validated and the seeds are selected (bad input stops
 `UserError` line). Then the distilabel pipeline runs (cached: a second run of the same config is
 served from the caches).
 
-Output: `output`, written as a whole (built in a hidden sibling folder, then renamed into place),
-holds `raw`, the three training exports, the rejected rows with reasons, `stats.json`,
-`config.yaml` and `pipeline.yaml` (`write_output_folder`, the one writer of such a folder);
+Output: `output`, written as a whole (`reasonembed.staging`: built in a hidden sibling folder,
+then renamed into place; removed when the write fails, a full disk is one line), holds `raw`,
+the three training exports, the rejected rows with reasons, `stats.json`, `config.yaml` and
+`pipeline.yaml` (`write_output_folder`, the one writer of such a folder);
 `generate` returns its `RunStats`. `BudgetExceeded` when a budget deferred work (the folder holds
 the complete samples so far), `EmptyDataset` when no sample was kept (the folder is written for
-diagnosis), `PipelineFailed` when the pipeline stopped before every seed reached assembly.
+diagnosis), `PipelineFailed` when the pipeline stopped before every seed reached assembly,
+`KeyboardInterrupt` (or `interrupts.Terminated`) saying how far an interrupted run got.
+
+Disk: distilabel builds no Distiset (`reasonembed.pipeline_run`), so a run writes only under
+`cache_dir` and `output`; after a complete run this pipeline's distilabel step outputs are
+removed (`keep_step_outputs` keeps them): the request and embedding caches make a re-run cheap.
 """
 
 from __future__ import annotations
@@ -19,7 +25,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import sys
 import time
 from collections import Counter
@@ -34,13 +39,21 @@ from reasonembed.cache_lock import hold_cache
 from reasonembed.config import FactoryConfig, config_hash
 from reasonembed.corpus import load_corpus
 from reasonembed.errors import BudgetExceeded, EmptyDataset, PipelineFailed, UserError
+from reasonembed.generate_faults import interrupted_message, watching_cache_disk
+from reasonembed.interrupts import sigterm_as_interrupt, with_message
 from reasonembed.llms.request_cache import request_cache_path
 from reasonembed.logs import configure_logging
 from reasonembed.output import write_text
 from reasonembed.output_writer import FUNNEL_STAGES, FunnelCounts, OutputWriter
 from reasonembed.progress import StageProgress
 from reasonembed.records import CONFIG_FILE, PIPELINE_FILE, USAGE_STAGES
-from reasonembed.run_state import finish_llm_run, start_llm_run
+from reasonembed.run_state import (
+    drop_step_outputs_of_other_executions,
+    finish_llm_run,
+    remove_step_outputs,
+    start_llm_run,
+)
+from reasonembed.staging import staged_folder
 from reasonembed.stats import FunnelStage, RunStats
 
 logger = logging.getLogger("reasonembed.generate")
@@ -75,18 +88,26 @@ def select_all_seeds(config: FactoryConfig) -> tuple[dict[str, dict[str, int]], 
 
 
 def generate(
-    config: FactoryConfig, output: Path, use_cache: bool = True, overwrite: bool = False
+    config: FactoryConfig,
+    output: Path,
+    use_cache: bool = True,
+    overwrite: bool = False,
+    keep_step_outputs: bool = False,
 ) -> RunStats:
-    """Run the factory and write `output` as a whole (built in a temporary sibling folder, then
-    renamed into place: an interrupted run never leaves a half-written or mixed folder).
+    """Run the factory and write `output` as a whole (`reasonembed.staging`: built in a sibling
+    folder, renamed into place; an interrupted or failed write leaves nothing half-written).
 
     First the cache lock (`reasonembed.cache_lock`: while another run holds `cache_dir`, one
     line names it and nothing is read or written), then `reasonembed.preflight` (output target,
     API keys, corpora, servers) and the seed selection: bad input stops with one line before any
-    LLM request.
+    LLM request. After a complete run
+    distilabel's step outputs of this pipeline are removed unless `keep_step_outputs` (the
+    request cache serves a re-run). Nothing is written outside `cache_dir` and `output`.
 
     Raises BudgetExceeded when a budget deferred work (the output holds the complete samples so
-    far) and EmptyDataset when no sample was kept (the output is written for diagnosis).
+    far), EmptyDataset when no sample was kept (the output is written for diagnosis), DiskFull
+    when the output's disk filled (one line: free and needed space), and KeyboardInterrupt
+    (`interrupts.Terminated` for SIGTERM) saying how far the run got.
     """
     from reasonembed.preflight import preflight
 
@@ -94,16 +115,37 @@ def generate(
     purpose = f"generate of {config.name} (config {config_hash(config)}) into {output.absolute()}"
     with hold_cache(config.cache_dir, purpose):
         preflight(config, output, overwrite)
-        return _generate_holding_cache(config, output, use_cache, started)
+        return _generate_holding_cache(config, output, use_cache, keep_step_outputs, started)
 
 
 def _generate_holding_cache(
-    config: FactoryConfig, output: Path, use_cache: bool, started: float
+    config: FactoryConfig, output: Path, use_cache: bool, keep_step_outputs: bool, started: float
 ) -> RunStats:
     """`generate` after preflight, while this process holds `cache_dir`
     (`reasonembed.cache_lock`: a second run on the same cache is refused before it touches it)."""
+    with watching_cache_disk(config.cache_dir):  # a full cache disk: one line
+        stats = _run_and_write(config, output, use_cache, started)
+    log_summary(stats)
+    logger.info("wrote %s", output)
+    if stats.deferred.complete and not keep_step_outputs:
+        remove_step_outputs(config)
+    if not stats.deferred.complete:
+        raise BudgetExceeded(
+            f"{stats.deferred.deferred_queries} queries deferred "
+            f"({', '.join(stats.deferred.reasons)}); {output} holds the complete samples so "
+            "far: run the same command again to continue (finished requests are not paid twice)"
+        )
+    if not stats.samples:
+        raise EmptyDataset(f"no sample kept in {output}: {stats.why_empty()}")
+    return stats
+
+
+def _run_and_write(
+    config: FactoryConfig, output: Path, use_cache: bool, started: float
+) -> RunStats:
+    """Seeds, the pipeline, then the output folder, staged (`reasonembed.staging`)."""
     from reasonembed.engine import run_pipeline
-    from reasonembed.output_writer import iter_raw_batches, leaf_files
+    from reasonembed.output_writer import CountedBatches, iter_raw_batches, leaf_files
     from reasonembed.pipeline import LEAF_STEP, build_pipeline
 
     seed_counts, seeds_file = select_all_seeds(config)
@@ -116,67 +158,52 @@ def _generate_holding_cache(
     os.environ.setdefault("DISTILABEL_LOG_LEVEL", "DEBUG" if verbose else "WARNING")
     if not verbose:  # the step processes' model-loading bars would tear the stage bars
         hide_model_loading_bars()
-    with StageProgress(
-        request_cache_path(config.cache_dir), run_id, stage_totals(config, seed_counts)
-    ):
-        run_pipeline(pipeline, config, use_cache=use_cache and step_cache_ok)
-    configure_logging(verbose)
+    totals = stage_totals(config, seed_counts)
+    with StageProgress(request_cache_path(config.cache_dir), run_id, totals) as progress:
+        try:
+            run_pipeline(pipeline, config, use_cache=use_cache and step_cache_ok)
+        except KeyboardInterrupt as stop:
+            raise with_message(stop, interrupted_message(stop, progress.done(), totals)) from None
+        finally:
+            configure_logging(verbose)
 
-    staging = staging_folder(output)
-    stats = write_output_folder(
-        config,
-        staging,
-        iter_raw_batches(leaf_files(pipeline, LEAF_STEP)),
-        seed_counts,
-        pipeline.dump(),
-        finish=lambda counts: finish_llm_run(config, run_id, counts),
-    )
-    stats.wall_time_s = round(time.monotonic() - started, 1)
-    stats.write(staging)
-    replace_folder(staging, output)
-    log_summary(stats)
-    logger.info("wrote %s", output)
-    if not stats.deferred.complete:
-        raise BudgetExceeded(
-            f"{stats.deferred.deferred_queries} queries deferred "
-            f"({', '.join(stats.deferred.reasons)}); {output} holds the complete samples so "
-            "far: run the same command again to continue (finished requests are not paid twice)"
-        )
-    if not stats.samples:
-        raise EmptyDataset(f"no sample kept in {output}: {stats.why_empty()}")
+    leaf = CountedBatches(iter_raw_batches(leaf_files(pipeline, LEAF_STEP)))
+    seeds = totals["query"]
+    try:  # the whole folder's size, estimated from the share of the seeds written when it filled
+        with (
+            sigterm_as_interrupt(),
+            staged_folder(output, lambda staged: staged * seeds // max(1, leaf.rows)) as staging,
+        ):
+            stats = write_output_folder(
+                config,
+                staging,
+                leaf,
+                seed_counts,
+                pipeline.dump(),
+                finish=lambda counts: finish_llm_run(config, run_id, counts),
+            )
+            stats.wall_time_s = round(time.monotonic() - started, 1)
+            stats.write(staging)
+    except KeyboardInterrupt as stop:
+        raise with_message(
+            stop,
+            f"interrupted while writing {output}; nothing was written: run the same command "
+            "again (the LLM requests all come from the request cache)",
+        ) from None
     return stats
 
 
 def hide_model_loading_bars() -> None:
     """No "Loading weights" / "Writing model shards" bars from the step processes (forked from
-    this one), no "Generating train split" from distilabel's Distiset; the one-time GGUF
-    conversion of the local model keeps its bar. HF_HUB_DISABLE_PROGRESS_BARS alone comes too
-    late here: huggingface_hub reads it when it is imported, and transformers asks
-    huggingface_hub when it is imported."""
+    this one); the one-time GGUF conversion of the local model keeps its bar.
+    HF_HUB_DISABLE_PROGRESS_BARS alone comes too late here: huggingface_hub reads it when it is
+    imported, and transformers asks huggingface_hub when it is imported."""
     import huggingface_hub.utils
 
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # processes that start afresh
     huggingface_hub.utils.disable_progress_bars()
     if "transformers" in sys.modules:
         sys.modules["transformers"].utils.logging.disable_progress_bar()
-    if "datasets" in sys.modules:  # distilabel's Distiset at the end ("Generating train split")
-        sys.modules["datasets"].disable_progress_bars()
-
-
-def drop_step_outputs_of_other_executions(pipeline) -> None:
-    """Keep distilabel's step cache only for an exact re-run of this pipeline.
-
-    distilabel 1.5.3 shares per-step outputs (`steps_data`) between executions whose steps
-    differ (an edited prompt template, a changed setting) and then can lose the leaf's output:
-    seen here as a run with no `assemble_samples` files after an annotation template edit. When
-    this execution is new, the shared outputs are removed; the LLM request cache still answers
-    every request that completed, so nothing is paid twice.
-    """
-    location = pipeline._cache_location
-    steps_data = Path(location["steps_data"])
-    if steps_data.exists() and not Path(location["batch_manager"]).exists():
-        logger.info("new pipeline execution: distilabel's step outputs of other executions removed")
-        shutil.rmtree(steps_data, ignore_errors=True)
 
 
 def stage_totals(config: FactoryConfig, seed_counts: dict[str, dict[str, int]]) -> dict[str, int]:
@@ -206,9 +233,13 @@ def write_output_folder(
     writer = OutputWriter(
         folder, config.registry, config.annotation.positive_threshold, shard_rows=shard_rows
     )
-    for batch in record_batches:
-        writer.add(batch)
-    counts = writer.close()
+    try:
+        for batch in record_batches:
+            writer.add(batch)
+        counts = writer.close()
+    except BaseException:
+        writer.abort()
+        raise
     llm_stats = finish(counts) if finish is not None else {}
     stats = build_stats(config, seed_counts, counts, folder, llm_stats)
     write_text(
@@ -217,27 +248,6 @@ def write_output_folder(
     write_text(yaml.safe_dump(pipeline_dump, sort_keys=False), folder / PIPELINE_FILE)
     stats.write(folder)
     return stats
-
-
-def staging_folder(output: Path) -> Path:
-    """A new, empty sibling of `output` to build the run in (stale ones of killed runs removed)."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    for stale in output.parent.glob(f".{output.name}.partial-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    staging = output.parent / f".{output.name}.partial-{os.getpid()}"
-    staging.mkdir()
-    return staging
-
-
-def replace_folder(staging: Path, output: Path) -> None:
-    """Put `staging` in place of `output` (renames; the old folder is removed only after)."""
-    old = None
-    if output.exists():
-        old = output.parent / f".{output.name}.old-{os.getpid()}"
-        os.replace(output, old)
-    os.replace(staging, output)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def build_stats(

@@ -118,6 +118,13 @@ class _ShardedParquet:
         self._writer = pq.ParquetWriter(path, self.schema)
         self._rows_in_part = 0
 
+    def abort(self) -> None:
+        """Close the open shard after a failed write, ignoring its errors (the caller removes
+        the folder); no writer is left for the garbage collector to close noisily."""
+        if self._writer is not None:
+            close_quietly(self._writer)
+            self._writer = None
+
     def close(self) -> list[Path]:
         if self._writer is None:  # no row at all: one empty shard keeps the schema readable
             self._rotate()
@@ -154,6 +161,7 @@ class OutputWriter:
         quarantine.parent.mkdir(parents=True, exist_ok=True)
         self._quarantine = pq.ParquetWriter(quarantine, QUARANTINE_SCHEMA)
         self._min_negatives: int | None = None
+        self._st: _ShardedParquet | None = None  # the sentence-transformers shards, at close
 
     # --- streaming -------------------------------------------------------------------------
     def add(self, records: Iterable[dict[str, Any]]) -> None:
@@ -252,6 +260,19 @@ class OutputWriter:
         return self._jsonl[key]
 
     # --- end -------------------------------------------------------------------------------
+    def abort(self) -> None:
+        """After a failed write (a full disk, an interruption): close every file quietly; the
+        caller removes the folder."""
+        self.raw.abort()
+        if self._st is not None:
+            self._st.abort()
+        for handle in self._jsonl.values():
+            try:
+                handle.close()
+            except OSError:
+                pass  # the file is closed even when its last flush fails
+        close_quietly(self._quarantine)
+
     def close(self) -> FunnelCounts:
         raw_files = self.raw.close()
         for handle in self._jsonl.values():
@@ -270,12 +291,25 @@ class OutputWriter:
             [("anchor", pa.string()), ("positive", pa.string())]
             + [(sentence_transformers_negative(i), pa.string()) for i in range(1, n_negatives + 1)]
         )
-        shards = _ShardedParquet(self.folder / "sentence-transformers", schema, self.shard_rows)
+        self._st = _ShardedParquet(self.folder / "sentence-transformers", schema, self.shard_rows)
         for batch in iter_raw_batches(raw_files, columns=["query", "candidates"]):
-            shards.write(
+            self._st.write(
                 exports.sentence_transformers_rows(batch, self.threshold, n_negatives=n_negatives)
             )
-        shards.close()
+        self._st.close()
+
+
+def close_quietly(writer: pq.ParquetWriter) -> None:
+    """Close `writer`, ignoring a failure (pyarrow would retry it, noisily, when collected)."""
+    try:
+        writer.close()
+    except OSError:
+        writer.is_open = False
+        if writer.file_handle is not None:
+            try:
+                writer.file_handle.close()
+            except OSError:
+                pass
 
 
 def iter_raw_batches(
@@ -288,6 +322,18 @@ def iter_raw_batches(
         parquet = pq.ParquetFile(path)
         for batch in parquet.iter_batches(batch_size=batch_rows, columns=columns):
             yield batch.to_pylist()
+
+
+class CountedBatches:
+    """Iterates `batches` (lists of rows), counting the rows handed out so far in `rows`."""
+
+    def __init__(self, batches: Iterable[list[dict[str, Any]]]) -> None:
+        self.batches, self.rows = batches, 0
+
+    def __iter__(self) -> Iterator[list[dict[str, Any]]]:
+        for batch in self.batches:
+            self.rows += len(batch)
+            yield batch
 
 
 def leaf_files(pipeline, step_name: str) -> list[Path]:

@@ -87,6 +87,7 @@ def _pinned_pipeline_class():
     from distilabel.utils.logging import setup_logging
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+    from reasonembed.pipeline_run import FactoryRun
     from reasonembed.recovery_cache import LeanRecoveryCache
 
     @ray.remote
@@ -100,7 +101,7 @@ def _pinned_pipeline_class():
             set_pipeline_running_env_variables(self.pipeline_name, self.cache_id)
             return self.step_wrapper.run()
 
-    class HostPinnedRayPipeline(LeanRecoveryCache, RayPipeline):
+    class HostPinnedRayPipeline(FactoryRun, LeanRecoveryCache, RayPipeline):
         pinned_steps: frozenset[str] = frozenset()
         pinned_node_id: str | None = None
 

@@ -25,6 +25,8 @@ from typing import Any
 from distilabel.pipeline import Pipeline
 from distilabel.pipeline.base import BasePipeline
 
+from reasonembed.pipeline_run import FactoryRun
+
 
 class LeanRecoveryCache:
     """Mixin for a distilabel `BasePipeline` subclass (put it first in the bases)."""
@@ -67,5 +69,6 @@ class LeanRecoveryCache:
         self._save_stages_status()
 
 
-class FactoryPipeline(LeanRecoveryCache, Pipeline):
-    """distilabel's local `Pipeline` with the lean recovery cache; behaves as `Pipeline`."""
+class FactoryPipeline(FactoryRun, LeanRecoveryCache, Pipeline):
+    """distilabel's local `Pipeline` with the lean recovery cache, no Distiset at the end of
+    `run()` (which returns None) and signals raised (`reasonembed.pipeline_run`)."""

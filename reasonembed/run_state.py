@@ -96,6 +96,33 @@ def step_cache_folder(config: FactoryConfig) -> Path:
     return distilabel_cache_dir(config) / pipeline_name(config)
 
 
+def remove_step_outputs(config: FactoryConfig) -> None:
+    """Remove distilabel's cache folder of this config's pipeline (after a complete run: its
+    outputs are in the output folder, and the request cache serves every LLM request again)."""
+    folder = step_cache_folder(config)
+    if folder.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        logger.info(
+            "removed distilabel's step outputs %s (keep them with --keep-step-outputs)", folder
+        )
+
+
+def drop_step_outputs_of_other_executions(pipeline) -> None:
+    """Keep distilabel's step cache only for an exact re-run of this pipeline.
+
+    distilabel 1.5.3 shares per-step outputs (`steps_data`) between executions whose steps
+    differ (an edited prompt template, a changed setting) and then can lose the leaf's output:
+    seen here as a run with no `assemble_samples` files after an annotation template edit. When
+    this execution is new, the shared outputs are removed; the LLM request cache still answers
+    every request that completed, so nothing is paid twice.
+    """
+    location = pipeline._cache_location
+    steps_data = Path(location["steps_data"])
+    if steps_data.exists() and not Path(location["batch_manager"]).exists():
+        logger.info("new pipeline execution: distilabel's step outputs of other executions removed")
+        shutil.rmtree(steps_data, ignore_errors=True)
+
+
 def mark_partial(cache_dir: str | Path, config_hash: str, summary: dict[str, Any]) -> None:
     """Record that the last run of this config deferred work (atomic write)."""
     _write_atomically(_partial_marker(cache_dir, config_hash), json.dumps(summary, sort_keys=True))

@@ -32,6 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="ignore distilabel's step cache (the LLM request cache still applies)",
     )
+    parser.add_argument(
+        "--keep-step-outputs",
+        action="store_true",
+        help="keep distilabel's step outputs under CACHE_DIR/distilabel after a complete run "
+        "(by default they are removed: the output folder holds the data, and the request cache "
+        "makes a re-run cheap)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,6 +47,10 @@ def run(args: argparse.Namespace) -> int:
         engine = config.engine.model_copy(update={"kind": "ray", "address": args.ray or None})
         config = config.model_copy(update={"engine": engine})
     stats = generate(
-        config, Path(args.output), use_cache=not args.no_cache, overwrite=args.overwrite
+        config,
+        Path(args.output),
+        use_cache=not args.no_cache,
+        overwrite=args.overwrite,
+        keep_step_outputs=args.keep_step_outputs,
     )
     return 0 if stats.samples else 1

@@ -146,9 +146,18 @@ class AssembleSamples(Step):
             entry = rejection_entry(row, "pipeline", "error", LOST_ROW_REASON)
             return {**keys, "status": "rejected", "sample": "", "rejections": _dumps([entry])}
         candidates = row["candidates"]
+        # a quarantined judgement names its query by sample_id (the query is in raw, or in the
+        # sample's drop entry) instead of repeating it; a deferred one keeps the row (the next
+        # run's work, never written to the output folder)
+        query_ref = {
+            **keys,
+            "sample_id": sample_id(row["domain"], row["source_doc_id"], row["query"]),
+        }
         unjudged = [
             rejection_entry(
-                {**row, "candidates": None, "candidate": candidate},
+                {**row, "candidates": None, "candidate": candidate}
+                if candidate["annotation_status"] == DEFERRED_KIND
+                else {**query_ref, **candidate},
                 "annotation",
                 candidate["annotation_status"],
                 candidate["annotation_error"] or "",

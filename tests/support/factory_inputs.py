@@ -60,3 +60,20 @@ def tiny_config(corpus: Path, cache_dir: Path, **overrides) -> dict:
         else:
             config[key] = value
     return config
+
+
+def many_docs(count: int) -> list[tuple[str, str]]:
+    """`count` distinct seed-sized documents (300-400 characters), deterministic."""
+    topics = ("heap", "graph", "prime", "matrix", "hash", "queue", "tree", "string", "interval")
+    docs = []
+    for index in range(count):
+        topic = topics[index % len(topics)]
+        text = (
+            f"Document {index} explains the {topic} technique: it keeps an invariant over the "
+            f"input, updates it in amortised constant time per step, and answers each query "
+            f"from the maintained state. Variant {index} applies it to problem family "
+            f"{index * 7 % 31}, where the {topic} must also support deletions, and proves the "
+            "running time by a potential argument over the whole sequence of operations."
+        )
+        docs.append((f"doc-{index}", text))
+    return docs
