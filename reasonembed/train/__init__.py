@@ -6,6 +6,7 @@
 - `step`: the loss of a global batch and its gradient, in one piece or accumulated in chunks with
   cached representations (GradCache).
 - `config`: `TrainConfig`, everything a run depends on.
+- `model`: the model a run trains: LoRA or full fine-tuning, the base weights' dtype, autocast.
 - `checkpoints`: atomic checkpoints and exact resumes.
 - `loop`: `train(config) -> Path` (the API `validate` calls).
 
