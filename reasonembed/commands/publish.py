@@ -3,7 +3,8 @@ versioned Hub release of a generate output (`reasonembed.hub.release.publish`).
 
 Authentication: HF_TOKEN or a huggingface_hub login (`hf auth login`); there is deliberately no
 --token option (it would land in shell history and process lists). HF_ENDPOINT selects another
-Hub (the tests use a loopback server).
+Hub (the tests use a loopback server). Ctrl-C or SIGTERM mid-upload leaves every earlier release
+as it was and says in one line what reached the Hub (exit 130 or 143).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 from reasonembed.hub import card
+from reasonembed.interrupts import sigterm_as_interrupt
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,16 +52,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from reasonembed.hub.release import publish
 
-    release = publish(
-        args.output_dir,
-        args.repo_id,
-        args.version,
-        private=args.private,
-        dry_run=args.dry_run,
-        dry_run_dir=args.dry_run_dir,
-        license=args.license,
-        pretty_name=args.pretty_name,
-    )
+    with sigterm_as_interrupt():  # SIGTERM stops the upload like Ctrl-C: one line, exit 143
+        release = publish(
+            args.output_dir,
+            args.repo_id,
+            args.version,
+            private=args.private,
+            dry_run=args.dry_run,
+            dry_run_dir=args.dry_run_dir,
+            license=args.license,
+            pretty_name=args.pretty_name,
+        )
     where = f"written to {release.dry_run_dir}" if args.dry_run else f"commit {release.commit_oid}"
     print(f"{release.repo_id} {release.tag}: {len(release.files)} files, {where}")
     if release.previous_version:

@@ -1,5 +1,7 @@
 """`reasonembed report DIR [--output OUT] [--browse-limit N]`: report.md, plots and the sample
-browser of a `reasonembed generate` output folder (reasonembed.quality.report)."""
+browser of a `reasonembed generate` output folder (reasonembed.quality.report). The report
+folder is replaced as a whole: a full disk, Ctrl-C or SIGTERM leaves the previous one intact
+and ends with one line (exit 1, 130 or 143)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from reasonembed.interrupts import sigterm_as_interrupt, with_message
+from reasonembed.output_folder import OutputFolder
 from reasonembed.quality.browse import BROWSER_FILE, DEFAULT_BROWSE_LIMIT
 from reasonembed.quality.report import PLOT_FILES, write_report
 
@@ -28,7 +32,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    report = write_report(args.dir, args.output, args.browse_limit)
+    output = args.output if args.output is not None else OutputFolder(args.dir).report_dir
+    with sigterm_as_interrupt():
+        try:
+            report = write_report(args.dir, output, args.browse_limit)
+        except KeyboardInterrupt as stop:
+            raise with_message(
+                stop,
+                f"report interrupted: {output} is as it was (nothing half-written is left); "
+                "run the same command again to write it",
+            ) from None
     logger.info(
         "wrote %s, %d plots and the sample browser %s",
         report,

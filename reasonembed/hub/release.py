@@ -18,8 +18,11 @@
 A commit the Hub rejects leaves `main` and every tag as they were (the Hub applies a commit
 all-or-nothing). If the commit lands but tagging fails, re-running the same command finds the
 release commit at the head of `main` (same fingerprint in its description) and only tags it.
+A Ctrl-C or SIGTERM never touches an earlier tag; it ends with one line saying what reached the
+Hub and that the same command finishes the release (`reasonembed.hub.commit`: the uploads run
+in daemon threads, so an interruption stops the command at once).
 
-`dry_run=True` writes the exact tree to a local folder instead. Files are streamed from disk
+`dry_run=True` writes the exact tree to a local folder instead (staged, renamed in whole). Files are streamed from disk
 (sha256 by huggingface_hub in chunks; LFS uploads from the file), never loaded whole. The token
 comes from HF_TOKEN or a huggingface_hub login; it is never written to a file, log or card.
 """
@@ -35,21 +38,22 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token
+from huggingface_hub import CommitOperationAdd, HfApi, get_token
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalTokenNotFoundError
 
 from reasonembed.errors import UserError
 from reasonembed.hub import card as cards
 from reasonembed.hub import facts as facts_module
 from reasonembed.hub import layout as layouts
+from reasonembed.hub.commit import REPO_TYPE, PublishProgress, reason, release_commit
+from reasonembed.interrupts import with_message
+from reasonembed.staging import staged_folder
 
 log = logging.getLogger(__name__)
 
-REPO_TYPE = "dataset"
 VERSION_RE = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)")
 TAG_RE = re.compile(r"v((?:0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*))")
 REPO_ID_RE = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
-FINGERPRINT_PREFIX = "release-fingerprint: "
 # text files small enough to scan for a leaked token before upload
 SCANNED_SUFFIXES = (".md", ".json", ".yaml", ".yml", ".txt")
 
@@ -89,7 +93,42 @@ def publish(
     license: str = cards.DEFAULT_LICENSE,
     pretty_name: str | None = None,
 ) -> Release:
-    """Publish `output_dir` as release `version` of the dataset repo `repo_id` (see module doc)."""
+    """Publish `output_dir` as release `version` of the dataset repo `repo_id` (see module doc).
+    A Ctrl-C (or SIGTERM under `interrupts.sigterm_as_interrupt`) is re-raised with one line
+    saying what reached the Hub (`commit.PublishProgress`)."""
+    progress = PublishProgress(repo_id, f"v{version}")
+    try:
+        return _publish(
+            output_dir,
+            repo_id,
+            version,
+            progress,
+            private=private,
+            dry_run=dry_run,
+            dry_run_dir=dry_run_dir,
+            endpoint=endpoint,
+            token=token,
+            license=license,
+            pretty_name=pretty_name,
+        )
+    except KeyboardInterrupt as stop:
+        raise with_message(stop, progress.interruption()) from None
+
+
+def _publish(
+    output_dir: str | Path,
+    repo_id: str,
+    version: str,
+    progress: PublishProgress,
+    *,
+    private: bool,
+    dry_run: bool,
+    dry_run_dir: str | Path | None,
+    endpoint: str | None,
+    token: str | None,
+    license: str,
+    pretty_name: str | None,
+) -> Release:
     parse_version(version)
     if not REPO_ID_RE.fullmatch(repo_id):
         raise UserError(f"--repo-id {repo_id!r}: expected ORG/NAME (e.g. my-org/remixer-bright)")
@@ -115,6 +154,7 @@ def publish(
                 f"overwritten: publish a new version (e.g. {_next_patch(version)}) instead"
             )
         head = next(ref.target_commit for ref in refs.branches if ref.name == "main")
+        progress.head = head
         previous = _previous_release(api, repo_id, version, tags)
 
     repo_url = f"{api.endpoint}/datasets/{repo_id}"
@@ -165,7 +205,10 @@ def publish(
         return release
 
     operations += [CommitOperationAdd(path, data) for path, data in generated.items()]
-    release.commit_oid = _commit(api, repo_id, version, head, operations, fingerprint)
+    release.commit_oid = release_commit(
+        api, repo_id, version, head, operations, fingerprint, progress
+    )
+    progress.phase, progress.commit_oid = "tagging", release.commit_oid
     try:
         api.create_tag(
             repo_id,
@@ -177,7 +220,7 @@ def publish(
     except HfHubHTTPError as error:
         raise UserError(
             f"{repo_id}: release commit {release.commit_oid[:12]} is on main but tagging {tag} failed "
-            f"({_reason(error)}); re-run the same command to tag it"
+            f"({reason(error)}); re-run the same command to tag it"
         ) from error
     log.info(
         "published %s %s: commit %s, %d files",
@@ -189,61 +232,14 @@ def publish(
     return release
 
 
-def _commit(
-    api: HfApi, repo_id: str, version: str, head: str, operations: list, fingerprint: str
-) -> str:
-    """The one release commit on main (or the head itself when a previous run made it)."""
-    title = f"Release v{version}"
-    description = f"{FINGERPRINT_PREFIX}{fingerprint}"
-    last = api.list_repo_commits(repo_id, repo_type=REPO_TYPE, revision=head)[0]
-    if last.title == title and description in (last.message or ""):
-        log.info("main is already at the release commit %s (a previous run); tagging it", head[:12])
-        return head
-    wanted = {op.path_in_repo for op in operations}
-    stale = [
-        path
-        for path in api.list_repo_files(repo_id, repo_type=REPO_TYPE, revision=head)
-        if path not in wanted and path not in layouts.KEPT_REMOTE_FILES
-    ]
-    operations = operations + [CommitOperationDelete(path) for path in stale]
-    log.info(
-        "committing %d files (%d removed from the previous release) to %s",
-        len(wanted),
-        len(stale),
-        repo_id,
-    )
-    try:
-        info = api.create_commit(
-            repo_id,
-            operations,
-            commit_message=title,
-            commit_description=description,
-            repo_type=REPO_TYPE,
-            revision="main",
-            parent_commit=head,
-        )
-    except (HfHubHTTPError, ValueError) as error:
-        raise UserError(
-            f"{repo_id}: the Hub rejected the release commit ({_reason(error)}); nothing was "
-            f"released: main is still {head[:12]} and no tag was created; re-run the command"
-        ) from error
-    return info.oid
-
-
 def _check_login(api: HfApi) -> None:
     try:
         api.whoami()
     except (LocalTokenNotFoundError, HfHubHTTPError) as error:
         raise UserError(
             "no valid Hugging Face token: set HF_TOKEN or run `hf auth login` "
-            f"(the Hub answered: {_reason(error)})"
+            f"(the Hub answered: {reason(error)})"
         ) from error
-
-
-def _reason(error: Exception) -> str:
-    response = getattr(error, "response", None)
-    status = f"HTTP {response.status_code}: " if response is not None else ""
-    return status + str(error).splitlines()[0][:200]
 
 
 def _next_patch(version: str) -> str:
@@ -333,18 +329,21 @@ def _write_tree(
     version: str,
     target: str | Path | None,
 ) -> Path:
-    """Copy the release tree to `target` (default: next to the output folder); streamed copies."""
+    """Copy the release tree to `target` (default: next to the output folder); streamed copies,
+    staged beside it and renamed in whole (a full disk is one line and leaves nothing)."""
     target = (
         Path(target) if target else layout.root.parent / f"{layout.root.name}-release-v{version}"
     )
     if target.exists() and any(target.iterdir()):
         raise UserError(f"{target}: exists and is not empty; pass an empty or new --dry-run-dir")
-    for file in layout.files():
-        destination = target / file.path_in_repo
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(file.local_path, destination)
-    for path, data in generated.items():
-        (target / path).parent.mkdir(parents=True, exist_ok=True)
-        (target / path).write_bytes(data)
+    size = sum(file.size for file in layout.files()) + sum(map(len, generated.values()))
+    with staged_folder(target, needed=lambda staged: size) as staging:  # whole, or not at all
+        for file in layout.files():
+            destination = staging / file.path_in_repo
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(file.local_path, destination)
+        for path, data in generated.items():
+            (staging / path).parent.mkdir(parents=True, exist_ok=True)
+            (staging / path).write_bytes(data)
     log.info("dry run: wrote the release tree of v%s to %s", version, target)
     return target

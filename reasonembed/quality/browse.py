@@ -263,8 +263,8 @@ def write_browser(
     path = report_dir / BROWSER_FILE
     write_text(page, path)
     logger.info(
-        "wrote %s: %d queries, %d candidates, %.1f MB",
-        path,
+        "sample browser %s: %d queries, %d candidates, %.1f MB",
+        BROWSER_FILE,
         len(items),
         n_candidates,
         len(page) / 1e6,

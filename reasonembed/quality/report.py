@@ -16,6 +16,8 @@ funnel with its drops by reason, the quality section), and DIR/raw/*.parquet str
 a time, only the columns the plots need (never the texts): memory is bounded by the batch and a
 few numbers per sample.
 `write_report` also writes the sample browser (report/index.html, reasonembed.quality.browse).
+The folder is built beside its place and renamed in whole: a full disk or an interruption leaves
+the previous report intact.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.compute as pc
 
+from reasonembed.diskspace import folder_bytes
+from reasonembed.errors import UserError
 from reasonembed.output_folder import OutputFolder
 from reasonembed.quality.browse import DEFAULT_BROWSE_LIMIT, write_browser
 from reasonembed.quality.report_plots import (
@@ -38,6 +42,7 @@ from reasonembed.quality.report_plots import (
     plot_relevance_scores,
     plot_triviality,
 )
+from reasonembed.staging import staged_folder
 from reasonembed.stats import RunStats
 
 REPORT_FILE = "report.md"
@@ -190,19 +195,36 @@ def write_report(
     folder: Path, output: Path | None = None, browse_limit: int = DEFAULT_BROWSE_LIMIT
 ) -> Path:
     """Write report.md, the plots and the sample browser (index.html) of a generate output
-    folder; returns the report's path."""
+    folder; returns the report's path.
+
+    The report folder is built beside its place and renamed in as a whole
+    (`reasonembed.staging`): a full disk (one `DiskFull` line), Ctrl-C or SIGTERM leaves the
+    previous report as it was and nothing staged. An existing `output` that is not a report
+    folder (no report.md) is refused rather than replaced."""
     folder = OutputFolder(folder).require_folder()
     output = Path(output) if output is not None else folder.report_dir
+    _refuse_foreign_folder(output)
     data = read_report_data(folder)
     stats = folder.stats
-    output.mkdir(parents=True, exist_ok=True)
     config = stats.triviality_config
-    plot_relevance_scores(data, output / "relevance_scores.png", stats.positive_threshold)
-    plot_positives_negatives(data, output / "positives_negatives.png")
-    plot_triviality(data, output / "triviality.png", config)
-    plot_domains(data, output / "domains.png")
-    plot_funnel(stats, output / "funnel.png")
-    report = output / REPORT_FILE
-    report.write_text(render_markdown(data, stats))
-    write_browser(folder.path, output, browse_limit)
-    return report
+    previous = folder_bytes(output)
+    with staged_folder(output, needed=lambda staged: max(staged, previous)) as staging:
+        plot_relevance_scores(data, staging / "relevance_scores.png", stats.positive_threshold)
+        plot_positives_negatives(data, staging / "positives_negatives.png")
+        plot_triviality(data, staging / "triviality.png", config)
+        plot_domains(data, staging / "domains.png")
+        plot_funnel(stats, staging / "funnel.png")
+        (staging / REPORT_FILE).write_text(render_markdown(data, stats))
+        write_browser(folder.path, staging, browse_limit)
+    return output / REPORT_FILE
+
+
+def _refuse_foreign_folder(output: Path) -> None:
+    """UserError when `output` holds files but no report.md: replacing it would delete them."""
+    if output.is_file() or (
+        output.is_dir() and any(output.iterdir()) and not (output / REPORT_FILE).is_file()
+    ):
+        raise UserError(
+            f"--output {output}: exists and is not a report folder (no {REPORT_FILE}); the report "
+            "replaces its folder as a whole: pass a new or empty folder"
+        )

@@ -142,6 +142,7 @@ class HubHandler(HubRequestHandler):
         self.send(200, {"transfer": "basic", "objects": objects, "hash_algo": "sha256"})
 
     def lfs_put(self, oid, size):
+        self.hub.lfs_uploads_open.wait(timeout=120)  # held by a test: a slow upload
         digest = hashlib.sha256()
         written = 0
         fd, tmp = tempfile.mkstemp(dir=self.hub.storage / "blobs", prefix=".upload-")

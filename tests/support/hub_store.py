@@ -11,7 +11,8 @@ Git-like semantics, as `huggingface_hub` and `datasets` expect them:
 
 Fault switches for tests: `fail_next_commit_after = N` makes the next commit read N operation
 lines, then fail with a 500 without applying anything; `fail_next_tag = True` makes the next tag
-creation fail with a 500. `HubError(status, message, code)` is the Hub's error answer.
+creation fail with a 500; `lfs_uploads_open.clear()` holds every LFS upload (PUT) until
+`.set()` (a Hub slowed mid-upload). `HubError(status, message, code)` is the Hub's error answer.
 """
 
 from __future__ import annotations
@@ -118,6 +119,8 @@ class HubStore:
         self.lock = threading.RLock()
         self.fail_next_commit_after: int | None = None
         self.fail_next_tag = False
+        self.lfs_uploads_open = threading.Event()
+        self.lfs_uploads_open.set()
 
     # ---- blob store ------------------------------------------------------------------------
     def blob_path(self, sha256: str) -> Path:
