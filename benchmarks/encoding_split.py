@@ -5,8 +5,9 @@ A synthetic corpus of short texts (random words over the vocabulary of Python's 
 replica processes (each its own `Encoder`, 1 torch thread, started together once all have loaded
 the model; the time runs from that start to the last replica's return). Every replica counts the
 shards it really encoded, so duplicate encodes are measured, not inferred, and its CPU seconds
-(on a machine busy with other work, wall time halves only as far as two cores are free; the CPU
-per replica shows the work itself halved). A last row runs the
+with their share of a core over the timed span (on a machine busy with other work, wall time
+halves only as far as two cores are free; CPU per replica shows the work itself halved). A last
+row runs the
 in-machine path, `encode_corpus(workers=N)`, timed end to end (process start and model loads
 included).
 
@@ -87,11 +88,13 @@ def run_replicas(folder: Path, count: int, args: argparse.Namespace) -> dict:
     if any(child.returncode for child in children):
         raise SystemExit("a replica failed while encoding")
     shards = [report["shards"] for report in reports]
+    ends = [report["end"] for report in reports]
     return {
         "label": f"{count} replica{'s' if count > 1 else ''}",
-        "seconds": max(report["end"] for report in reports) - started,
+        "seconds": max(ends) - started,
         "per_worker": shards,
         "cpu": [round(report["cpu"], 1) for report in reports],
+        "share": f" ({sum(r['cpu'] for r in reports) / count / (max(ends) - started):.2f})",
         "duplicates": sum(shards) - -(-args.docs // args.shard_docs),
     }
 
@@ -152,13 +155,13 @@ def main() -> None:
     )
     print(
         f"{'workers':<26}{'documents':>10}{'seconds':>9}{'docs/s':>8}  {'shards/worker':<14}"
-        f"{'dup':>4}  CPU s/worker"
+        f"{'dup':>4}  CPU s/worker (share of a core while timed)"
     )
     for row in rows:
         print(
             f"{row['label']:<26}{args.docs:>10}{row['seconds']:>9.1f}"
             f"{args.docs / row['seconds']:>8.0f}  {str(row['per_worker']):<14}"
-            f"{row['duplicates']:>4}  {row['cpu']}"
+            f"{row['duplicates']:>4}  {row['cpu']}{row.get('share', '')}"
         )
     base = rows[0]["seconds"]
     for row in rows[1:]:
