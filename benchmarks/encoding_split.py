@@ -7,9 +7,8 @@ the model; the time runs from that start to the last replica's return). Every re
 shards it really encoded, so duplicate encodes are measured, not inferred, and its CPU seconds
 with their share of a core over the timed span (on a machine busy with other work, wall time
 halves only as far as two cores are free; CPU per replica shows the work itself halved). A last
-row runs the
-in-machine path, `encode_corpus(workers=N)`, timed end to end (process start and model loads
-included).
+row runs the in-machine path, `encode_corpus(workers=N)`, timed end to end (process start and
+model loads included).
 
     .venv/bin/python benchmarks/encoding_split.py [--docs 3000] [--words 24] [--shard-docs 100]
         [--replicas 2] [--batch-size 32]
