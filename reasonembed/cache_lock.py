@@ -3,8 +3,9 @@
     with hold_cache(cache_dir, "generate tiny-3165... into out/demo"):
         ...   # no other holder of this lock works on cache_dir meanwhile
 
-`reasonembed generate` holds it from its start (before its preflight, so a refused run says one
-line and reads nothing) until it returns or raises; `reasonembed cache --prune` holds it while it removes anything. Reading commands (`check`,
+`reasonembed generate` checks it first (`refuse_if_held`: a refused run says one line and has
+read nothing) and holds it from the end of its preflight (which only reads; bad input leaves no
+trace in the cache) until it returns or raises; `reasonembed cache --prune` holds it while it removes anything. Reading commands (`check`,
 `estimate`, `cache` without `--prune`) do not take it. On Ray the driver holds it; the workers
 are part of its run and never take it.
 
@@ -158,6 +159,15 @@ def acquire(path: Path, purpose: str) -> Holder:
     finally:
         tmp.unlink(missing_ok=True)
     raise CacheBusy(f"{path.parent}: its run lock keeps changing hands; run the command again")
+
+
+def refuse_if_held(cache_dir: str | Path) -> None:
+    """CacheBusy (one line) when a running run, or one of another host, holds `cache_dir`.
+    Reads only: a caller checks this before its own checks, then takes the lock with
+    `hold_cache` (which decides, and takes a stale lock over)."""
+    holder = read_holder(cache_dir)
+    if holder is not None:
+        refuse_unless_stale(lock_path(cache_dir), holder)
 
 
 def refuse_unless_stale(path: Path, holder: Holder) -> None:

@@ -35,7 +35,7 @@ from typing import Any
 import yaml
 
 from reasonembed import __version__
-from reasonembed.cache_lock import hold_cache
+from reasonembed.cache_lock import hold_cache, refuse_if_held
 from reasonembed.config import FactoryConfig, config_hash
 from reasonembed.corpus import load_corpus
 from reasonembed.errors import BudgetExceeded, EmptyDataset, PipelineFailed, UserError
@@ -97,12 +97,13 @@ def generate(
     """Run the factory and write `output` as a whole (`reasonembed.staging`: built in a sibling
     folder, renamed into place; an interrupted or failed write leaves nothing half-written).
 
-    First the cache lock (`reasonembed.cache_lock`: while another run holds `cache_dir`, one
-    line names it and nothing is read or written), then `reasonembed.preflight` (output target,
-    API keys, corpora, servers) and the seed selection: bad input stops with one line before any
-    LLM request. After a complete run
-    distilabel's step outputs of this pipeline are removed unless `keep_step_outputs` (the
-    request cache serves a re-run). Nothing is written outside `cache_dir` and `output`.
+    First the cache lock is checked (`reasonembed.cache_lock`: while another run holds
+    `cache_dir`, one line names it and nothing is read), then `reasonembed.preflight` (output
+    target, API keys, corpora, servers); then the run holds `cache_dir` until it returns or
+    raises, and selects the seeds: bad input stops with one line before any LLM request. After
+    a complete run distilabel's step outputs of this pipeline are removed unless
+    `keep_step_outputs` (the request cache serves a re-run). Nothing is written outside
+    `cache_dir` and `output`.
 
     Raises BudgetExceeded when a budget deferred work (the output holds the complete samples so
     far), EmptyDataset when no sample was kept (the output is written for diagnosis), DiskFull
@@ -112,9 +113,10 @@ def generate(
     from reasonembed.preflight import preflight
 
     started = time.monotonic()
+    refuse_if_held(config.cache_dir)
+    preflight(config, output, overwrite)
     purpose = f"generate of {config.name} (config {config_hash(config)}) into {output.absolute()}"
     with hold_cache(config.cache_dir, purpose):
-        preflight(config, output, overwrite)
         return _generate_holding_cache(config, output, use_cache, keep_step_outputs, started)
 
 
