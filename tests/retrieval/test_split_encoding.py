@@ -32,7 +32,8 @@ ENV = {
 }
 
 # A replica: writes the corpus store, builds its encoder (a real one, or one that blocks forever
-# once it holds a claim), logs every shard it encodes, waits for "go", encodes with the others.
+# once it holds a claim), waits for "go", encodes with the others, logging every shard it
+# encodes; after its first shard it waits (up to 60 s) until another replica has started one.
 REPLICA = textwrap.dedent(
     """
     import json, sys, time
@@ -54,14 +55,22 @@ REPLICA = textwrap.dedent(
         fingerprint = inner.fingerprint
 
     class Logged:
-        fingerprint, dim = fingerprint, 384
+        fingerprint, dim, count = fingerprint, 384, 0
 
         def encode(self, texts, batch_size):
-            with open(folder / "encodes.log", "a") as log:
-                log.write(json.dumps([name, texts[0]]) + "\\n")
+            log = folder / "encodes.log"
+            deadline = time.monotonic() + 60
+            while self.count and time.monotonic() < deadline and not others_started(log):
+                time.sleep(0.02)  # both replicas get work, however the machine schedules them
+            self.count += 1
+            with open(log, "a") as stream:
+                stream.write(json.dumps([name, texts[0]]) + "\\n")
             if inner is None:
                 time.sleep(600)  # holds its claim until killed
             return inner.encode(texts, batch_size=batch_size)
+
+    def others_started(log):
+        return any(json.loads(line)[0] != name for line in log.read_text().splitlines())
 
     (folder / f"ready-{name}").touch()
     while not (folder / "go").exists():
