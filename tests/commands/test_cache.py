@@ -118,6 +118,15 @@ def test_a_dry_run_says_what_would_go_and_changes_nothing(ran, capsys):
     for part in (f"step outputs: {name}", "seeds: ", RETIRED, "8 answers stored before"):
         assert part in said
     assert "would free about" in said
+    assert main(["cache", ran.config_file, *args, "--json"]) == 0
+    planned = json.loads(capsys.readouterr().out)
+    assert planned["dry_run"] is True and planned["freed_bytes"] > 0
+    assert {item["section"] for item in planned["items"]} == {
+        "step outputs",
+        "seeds",
+        "embeddings",
+        "requests",
+    }
     assert _tree(ran.cache) == before
 
 
