@@ -78,7 +78,7 @@ def main() -> None:
         f"| list (`reasonembed cache DIR`) | {list_s:.1f} | {format_bytes(listing.total_bytes)} |"
     )
     print(
-        f"| dry run of `--prune requests` | {dry_s:.1f} | {format_bytes(dry.freed_bytes)} would go |"
+        f"| dry run of `--prune requests` | {dry_s:.1f} | {format_bytes(dry.freed_bytes)} to go |"
     )
     print(
         f"| prune older half + VACUUM | {prune_s:.1f} | freed {format_bytes(done.freed_bytes)}, "

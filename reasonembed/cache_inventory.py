@@ -53,6 +53,13 @@ LISTED = {"requests.sqlite", "requests.sqlite-wal", "requests.sqlite-shm"} | {
     "seeds",
     "models",
 }
+# request-cache answers: model, stage, first and last stored, count, bytes of text and key
+ANSWER_BYTES = "COUNT(*), SUM(LENGTH(CAST(text AS BLOB)) + LENGTH(key))"
+ANSWERS_BY_MODEL_AND_STAGE = (
+    f"SELECT model, stage, MIN(at), MAX(at), {ANSWER_BYTES} FROM completions "
+    "GROUP BY model, stage ORDER BY model, stage"
+)
+ANSWERS = f"SELECT NULL, NULL, NULL, NULL, {ANSWER_BYTES} FROM completions"
 MARKERS = {"running": "unfinished (killed, or running now)", "partial": "partial (deferred work)"}
 
 
@@ -142,17 +149,12 @@ def request_items(root: Path) -> list[Item]:
     connection = sqlite3.connect(path, timeout=60)  # reads only; its WAL files go on close
     try:
         columns = {row[1] for row in connection.execute("PRAGMA table_info(completions)")}
-        recorded = {"model", "stage", "at"} <= columns
-        select = "model, stage, MIN(at), MAX(at)" if recorded else "NULL, NULL, NULL, NULL"
-        rows = (
-            connection.execute(
-                f"SELECT {select}, COUNT(*), SUM(LENGTH(CAST(text AS BLOB)) + LENGTH(key)) "
-                "FROM completions"
-                + (" GROUP BY model, stage ORDER BY model, stage" if recorded else "")
-            ).fetchall()
-            if columns
-            else []
-        )
+        if not columns:
+            rows = []
+        elif {"model", "stage", "at"} <= columns:
+            rows = connection.execute(ANSWERS_BY_MODEL_AND_STAGE).fetchall()
+        else:  # a file from before model, stage and time were recorded
+            rows = connection.execute(ANSWERS).fetchall()
     finally:
         connection.close()
     for model, stage, first, last, count, size in rows:

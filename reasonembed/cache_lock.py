@@ -5,9 +5,10 @@
 
 `reasonembed generate` checks it first (`refuse_if_held`: a refused run says one line and has
 read nothing) and holds it from the end of its preflight (which only reads; bad input leaves no
-trace in the cache) until it returns or raises; `reasonembed cache --prune` holds it while it removes anything. Reading commands (`check`,
-`estimate`, `cache` without `--prune`) do not take it. On Ray the driver holds it; the workers
-are part of its run and never take it.
+trace in the cache) until it returns or raises; `reasonembed cache --prune` holds it while it
+removes anything. Reading commands (`check`, `estimate`, `cache` without `--prune`) do not take
+it (and write nothing under cache_dir). On Ray the driver holds it; the workers are part of its
+run and never take it.
 
 The lock is a small JSON file naming its holder (host, PID, when it was taken, what holds it, and
 the process's start tick and boot id where /proc tells them). It is written complete to a

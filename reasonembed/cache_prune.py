@@ -12,6 +12,8 @@ What each kind removes (PRUNE_KINDS), from the items of `reasonembed.cache_inven
   (needs a config). The next run with such a model encodes its corpora again.
 - `requests`: request-cache answers stored before `before`, then VACUUM (which needs free space
   about the size of the file while it runs). Those requests are paid again if asked again.
+  Answers of a file from before storage times were recorded count as stored when a run first
+  opened it with this version (undated, and kept, until one does).
 Run markers, the lock, local models, corpus stores and anything unknown are never removed.
 
 Pruning holds the cache lock (`reasonembed.cache_lock`) from its listing to its last removal:
@@ -28,12 +30,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from reasonembed.cache_inventory import Item, inventory, looks_like_cache
+from reasonembed.cache_inventory import ANSWER_BYTES, Item, inventory, looks_like_cache
 from reasonembed.cache_lock import hold_cache
 from reasonembed.config import FactoryConfig
 from reasonembed.diskspace import format_bytes
 from reasonembed.errors import UserError
-from reasonembed.llms.request_cache import add_missing_columns, request_cache_path
+from reasonembed.llms.request_cache import request_cache_path
 
 PRUNE_KINDS = {
     "step-outputs": "distilabel's step outputs of every pipeline",
@@ -115,12 +117,11 @@ def requests_before(root: Path, before: datetime) -> list[Item]:
         return []
     connection = sqlite3.connect(path, timeout=60)
     try:
-        columns = {row[1] for row in connection.execute("PRAGMA table_info(completions)")}
-        if "at" not in columns:  # a file from before the time was recorded: nothing is dated
+        if not _dated(connection):
             return []
         rows = connection.execute(
-            "SELECT model, stage, COUNT(*), SUM(LENGTH(CAST(text AS BLOB)) + LENGTH(key)) "
-            "FROM completions WHERE at < ? GROUP BY model, stage ORDER BY model, stage",
+            f"SELECT model, stage, {ANSWER_BYTES} FROM completions WHERE at < ? "
+            "GROUP BY model, stage ORDER BY model, stage",
             (before.timestamp(),),
         ).fetchall()
     finally:
@@ -144,12 +145,21 @@ def delete_requests_before(root: Path, before: datetime) -> None:
         return
     connection = sqlite3.connect(path, timeout=60, isolation_level=None)
     try:
-        add_missing_columns(connection)
+        if not _dated(connection):
+            return
         connection.execute("DELETE FROM completions WHERE at < ?", (before.timestamp(),))
         connection.execute("VACUUM")
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         connection.close()
+
+
+def _dated(connection: sqlite3.Connection) -> bool:
+    """Whether the answers have their storage time (not in a file from before it was recorded,
+    which `RequestCache` upgrades when a run opens it: then its old rows read the upgrade time).
+    Undated answers are never pruned by date."""
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(completions)")}
+    return "at" in columns
 
 
 def remove(path: Path) -> None:
@@ -171,12 +181,9 @@ def format_result(result: PruneResult) -> str:
     width = max(len(name) for name, _, _ in rows)
     lines = [f"{verb}:"]
     lines += [f"{name:<{width}}  {size:>9}  {note}".rstrip() for name, size, note in rows]
+    freed, total = format_bytes(result.freed_bytes), format_bytes(result.total_bytes)
     if result.dry_run:
-        lines.append(
-            f"would free about {format_bytes(result.freed_bytes)} of {format_bytes(result.total_bytes)}"
-        )
+        lines.append(f"would free about {freed} of {total}")
     else:
-        lines.append(
-            f"freed {format_bytes(result.freed_bytes)}; the cache now holds {format_bytes(result.total_bytes)}"
-        )
+        lines.append(f"freed {freed}; the cache now holds {total}")
     return "\n".join(lines)

@@ -193,6 +193,25 @@ def test_pruning_requests_before_a_date_deletes_those_and_shrinks_the_file(ran, 
     assert path.stat().st_size < size - 300 * 2000  # VACUUM gave the pages back
 
 
+def test_a_request_cache_from_before_models_and_stages_were_recorded_is_listed(tmp_path, capsys):
+    old = sqlite3.connect(tmp_path / "requests.sqlite")
+    old.execute(
+        "CREATE TABLE completions (key TEXT PRIMARY KEY, text TEXT NOT NULL, "
+        "prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL)"
+    )
+    old.executemany("INSERT INTO completions VALUES (?, 'answer', 1, 1)", [("a",), ("b",)])
+    old.commit()
+    old.close()
+    assert main(["cache", str(tmp_path), "--json"]) == 0
+    answers = _items(json.loads(capsys.readouterr().out), "requests")
+    item = answers["(model not recorded) / (stage not recorded)"]
+    assert item["note"] == "2 answers" and item["bytes"] == 2 * (len("answer") + 1)
+    assert main(["cache", str(tmp_path), "--prune", "requests", "--before", TOMORROW]) == 0
+    assert capsys.readouterr().out.strip() == "nothing to prune"  # undated: kept
+    kept = sqlite3.connect(tmp_path / "requests.sqlite").execute("SELECT COUNT(*) FROM completions")
+    assert kept.fetchone()[0] == 2
+
+
 def test_bad_targets_and_options_are_one_line(tmp_path, ran, caplog):
     (tmp_path / "notes").mkdir()
     cases = [
