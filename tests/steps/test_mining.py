@@ -189,9 +189,17 @@ def test_approximate_index_reports_its_recall(tmp_path, kind):
     rows_approximate = next(approximate.process(queries))
     assert [row[RECALL_COLUMN] for row in rows_approximate] == [1.0] * len(queries)
     for row_exact, row_approximate in zip(rows_exact, rows_approximate, strict=True):
-        assert [c["doc_id"] for c in row_exact["candidates"]] == [
-            c["doc_id"] for c in row_approximate["candidates"]
-        ]
+        exact_ids = [c["doc_id"] for c in row_exact["candidates"]]
+        approximate_ids = [c["doc_id"] for c in row_approximate["candidates"]]
+        assert sorted(exact_ids) == sorted(approximate_ids)
+        # the same order, except between documents whose exact scores differ by float32 rounding
+        # alone (copies of one text in two shards: seen 1e-7 apart, the matmul's summation order
+        # differing between tiles, which flips their order on some machines)
+        exact_score = {c["doc_id"]: c["retrieval_score"] for c in row_exact["candidates"]}
+        for exact_id, approximate_id in zip(exact_ids, approximate_ids, strict=True):
+            assert exact_id == approximate_id or (
+                abs(exact_score[exact_id] - exact_score[approximate_id]) < 1e-5
+            ), (exact_ids, approximate_ids)
         assert (
             row_exact["triviality_source_dense_rank"]
             == row_approximate["triviality_source_dense_rank"]
