@@ -125,7 +125,9 @@ def write_corpus(path: Path, documents: int, seed: int = 0) -> None:
             handle.write(json.dumps({"doc_id": f"d{index}", "text": text}) + "\n")
 
 
-def write_config(folder: Path, url: str, queries: int, concurrency: int) -> Path:
+def write_config(
+    folder: Path, url: str, queries: int, concurrency: int, candidates: int = CANDIDATES
+) -> Path:
     corpus = folder / "corpus.jsonl"
     write_corpus(corpus, max(2 * queries, 1000))
     llm = {
@@ -146,12 +148,12 @@ def write_config(folder: Path, url: str, queries: int, concurrency: int) -> Path
         # batch_size: requests per `complete` call (the annotator's is split into whole query
         # rows: 10 queries x 50 candidates per batch)
         "generator": {**llm, "batch_size": 64},
-        "annotator": {**llm, "batch_size": 10 * CANDIDATES},
+        "annotator": {**llm, "batch_size": 10 * candidates},
         "query_generation": {"max_reasks": 1},
         "mining": {
             "retriever": "minilm",
-            "search_top_k": CANDIDATES + 10,
-            "n_candidates": CANDIDATES,
+            "search_top_k": candidates + 10,
+            "n_candidates": candidates,
         },
         "annotation": {"score_mode": "tag", "max_reasks": 1},
         "cache_dir": str(folder / "cache"),

@@ -40,16 +40,22 @@ from typing import Any
 from reasonembed.config import FactoryConfig, config_hash
 from reasonembed.llms.base import ReasonEmbedLLM
 from reasonembed.llms.prompt_layout import annotation_prefix_report, chars_per_token_counter
-from reasonembed.llms.request_cache import request_cache_path
+from reasonembed.llms.request_cache import RequestCache, request_cache_path
 from reasonembed.llms.usage import begin_run, usage_report
-from reasonembed.pipeline import distilabel_cache_dir, pipeline_name
+from reasonembed.pacing import SeedGate
+from reasonembed.pipeline import distilabel_cache_dir, pacing_file_of, pipeline_name
 from reasonembed.steps.annotation import AnnotateRelevance
 
 logger = logging.getLogger(__name__)
 
 
 def start_llm_run(config: FactoryConfig) -> tuple[str, bool]:
-    """(run id, whether distilabel's step cache may be used)."""
+    """(run id, whether distilabel's step cache may be used). Also creates the request cache
+    and the seed gate's SQLite files: the step processes open them all at once when they load,
+    and concurrent first opens of a new file race on switching it to WAL ("database is locked",
+    seen as a failed step load in about one run in eight)."""
+    RequestCache(request_cache_path(config.cache_dir))
+    SeedGate(pacing_file_of(config))
     run_id = begin_run()
     marker = _running_marker(config)
     unfinished = marker.exists()

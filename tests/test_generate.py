@@ -4,6 +4,8 @@ stand-in: deterministic answers, so the funnel is exact), with real mining (Mini
 from __future__ import annotations
 
 import json
+import multiprocessing
+import sqlite3
 import subprocess
 import sys
 
@@ -14,7 +16,12 @@ from reasonembed.config import parse_config
 from reasonembed.errors import EmptyDataset, UserError
 from reasonembed.factory import generate
 from reasonembed.hub.release import publish
+from reasonembed.llms.request_cache import RequestCache, request_cache_path
+from reasonembed.llms.usage import RUN_ID_ENV
+from reasonembed.pacing import SeedGate
+from reasonembed.pipeline import pacing_file_of
 from reasonembed.quality.report import write_report
+from reasonembed.run_state import start_llm_run
 from reasonembed.stats import RunStats
 from tests.support.factory_inputs import tiny_config, write_corpus
 from tests.support.standin_server import StandinServer
@@ -134,3 +141,35 @@ def test_output_folder_is_refused_or_replaced_as_a_whole(tmp_path, server):
     assert not (output / "reasonembed" / "stale-domain.jsonl").exists()  # replaced, not mixed
     assert RunStats.read(output).config_hash != first.config_hash
     assert not list(tmp_path.glob(".out.*"))  # no staging or old folder left behind
+
+
+def _open_run_files(config, barrier, results) -> None:
+    """What each step process does when it loads: open the request cache or the seed gate."""
+    barrier.wait()
+    try:
+        RequestCache(request_cache_path(config.cache_dir))
+        SeedGate(pacing_file_of(config))
+        results.put("ok")
+    except sqlite3.OperationalError as error:
+        results.put(str(error))
+
+
+def test_the_run_creates_its_sqlite_files_before_the_steps_open_them_at_once(tmp_path, monkeypatch):
+    # six processes opening a new SQLite file at once failed "database is locked" in about one
+    # trial in eight; start_llm_run creates the files first (20 trials: a regression shows)
+    monkeypatch.delenv(RUN_ID_ENV, raising=False)  # start_llm_run sets it; restored after
+    fork = multiprocessing.get_context("fork")
+    corpus = write_corpus(tmp_path)
+    for trial in range(20):
+        config = parse_config(tiny_config(corpus, tmp_path / f"cache-{trial}"))
+        start_llm_run(config)
+        barrier, results = fork.Barrier(6), fork.Queue()
+        processes = [
+            fork.Process(target=_open_run_files, args=(config, barrier, results)) for _ in range(6)
+        ]
+        for process in processes:
+            process.start()
+        outcomes = [results.get(timeout=60) for _ in processes]
+        for process in processes:
+            process.join()
+        assert outcomes == ["ok"] * 6, (trial, outcomes)
