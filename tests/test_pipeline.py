@@ -126,7 +126,8 @@ def test_factory_end_to_end_with_the_local_model(tmp_path, monkeypatch):
         )
     )
     output = tmp_path / "out"
-    stats = generate(config, output)
+    # distilabel's step outputs kept (removed by default): the re-run below is served from them
+    stats = generate(config, output, keep_step_outputs=True)
 
     raw = pq.read_table(output / "raw").to_pylist()
     rejections = pq.read_table(output / "quarantine" / "quarantine.parquet").to_pylist()
