@@ -104,8 +104,8 @@ def test_a_run_writes_only_under_cache_dir_and_output(tmp_path):
         # the re-run after the removal: every LLM answer comes from the request cache
         again = generate(config, tmp_path / "again", keep_step_outputs=True)
         assert server.stats()["answered"] == answered
-        assert again.llm_usage["total"]["requests"] == 0
-        assert again.llm_usage["total"]["cached"] == answered
+        assert again.llm_usage["total"]["requests"] == 0, again.llm_usage
+        assert again.llm_usage["total"]["cached"] == answered, again.llm_usage
     data = ["sample_id", "query", "reasoning_query", "candidates"]  # not the run's accounting
     first = pq.read_table(tmp_path / "out" / "raw", columns=data).to_pylist()
     assert pq.read_table(tmp_path / "again" / "raw", columns=data).to_pylist() == first
