@@ -197,7 +197,7 @@ def test_training_is_deterministic(validated, bright):
     """Re-training one row with the same seed gives bit-identical weights and the same scores."""
     from reasonembed.bright import data as bright_data
     from reasonembed.data_source import load_training_rows
-    from reasonembed.eval.model_settings import resolve_eval_settings
+    from reasonembed.retrieval.model_settings import resolve_eval_settings
     from reasonembed.train import TrainConfig, train
     from reasonembed.validation.run import evaluate_row
 

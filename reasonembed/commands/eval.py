@@ -27,7 +27,7 @@ from reasonembed.eval.evaluate import (
 )
 from reasonembed.eval.instructions import FAMILIES, MODES
 from reasonembed.eval.metrics import DEFAULT_DEPTH
-from reasonembed.eval.model_settings import AUTO
+from reasonembed.retrieval.model_settings import AUTO
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import dataclasses
 from reasonembed.bright.data import BRIGHT_TASKS
 from reasonembed.commands.eval import BRIGHT_HELP, CONTAMINATED_EXIT
 from reasonembed.eval.instructions import MODES
-from reasonembed.eval.model_settings import AUTO
+from reasonembed.retrieval.model_settings import AUTO
 from reasonembed.validation.report import print_table
 from reasonembed.validation.run import ValidationConfig, validate
 

@@ -19,7 +19,7 @@ one chunk's activation memory.
 Determinism: the batch plan, passage sampling and the torch RNG (dropout) are all seeded from
 (seed, step, rank), so a run is repeatable on CPU and a resumed run continues exactly.
 Outputs in `output`: the model as a sentence-transformers folder (LoRA merged) with
-`reasonembed.json` (how `eval` and `validate` evaluate it: `eval.model_settings`),
+`reasonembed.json` (how `eval` and `validate` evaluate it: `retrieval.model_settings`),
 `train_log.jsonl` (one record per step), `redapter_config.json` (the config, and under
 "resolved" what its "auto" values became: device, LoRA, base dtype, autocast), and
 `checkpoints/step-N/` (`reasonembed.train.checkpoints`). The model's dtype policy (LoRA, base
@@ -40,8 +40,8 @@ import torch
 from tqdm.auto import tqdm
 
 from reasonembed.data_source import load_training_rows
-from reasonembed.eval.model_settings import write_model_settings
 from reasonembed.retrieval.encoder import Encoder
+from reasonembed.retrieval.model_settings import write_model_settings
 from reasonembed.train.checkpoints import (
     LOG_FILE,
     latest_checkpoint,

@@ -28,7 +28,7 @@ Outputs, in the output folder (default DATA/validation/ for a local DATA folder,
     ndcg.png         bar chart of nDCG@10 per task and the mean, one bar per row
 
 Evaluation settings: every row is evaluated with the query instructions and token limit that the
-trained models record (`reasonembed.json`, see `eval.model_settings`), so a kept model folder gets
+trained models record (`reasonembed.json`, see `retrieval.model_settings`), so a kept model folder gets
 the same nDCG from `reasonembed eval --model FOLDER` as in this report.
 
 Determinism: training is seeded (batch plan, passage sampling, dropout) and the search is exact,

@@ -15,8 +15,8 @@ from pathlib import Path
 from reasonembed.bright import data as bright_data
 from reasonembed.data_source import download_hub_dataset, is_repo_id, load_training_rows
 from reasonembed.errors import UserError
-from reasonembed.eval.model_settings import AUTO
 from reasonembed.output_folder import RAW, OutputFolder, config_glob
+from reasonembed.retrieval.model_settings import AUTO
 from reasonembed.validation import BASE, CONTROL, INFONCE, MEAN_COLUMN, RI_INFONCE, ROW_NAMES
 from reasonembed.validation.control import Control, doc_as_positive_rows
 from reasonembed.validation.report import write_outputs
@@ -233,8 +233,8 @@ def validate(config: ValidationConfig) -> Validated | None:
     """Check, train, evaluate and write the report; None when contamination was found and not
     allowed (the overlap is printed and logged, nothing is trained or written)."""
     from reasonembed.eval.contamination import contamination_rows
-    from reasonembed.eval.model_settings import resolve_eval_settings
     from reasonembed.eval.report import render_text
+    from reasonembed.retrieval.model_settings import resolve_eval_settings
 
     started = time.perf_counter()
     if config.steps < 1:

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reasonembed.errors import UserError
-from reasonembed.eval.instructions import MODES
 from reasonembed.retrieval.instructions import DEFAULT_QUERY_TEMPLATE
 from reasonembed.retrieval.models import resolve_model_path
 
@@ -36,6 +35,8 @@ FORMAT = 1
 TRAINED_INSTRUCTIONS = "flagembedding"  # the domain instructions, in the training template
 AUTO = "auto"
 DEFAULT_INSTRUCTIONS = "official"  # for models this project did not train
+# the instruction modes of `reasonembed.eval.instructions` (its MODES; a test keeps them equal)
+MODES = ("official", "flagembedding", "none")
 
 
 @dataclass(frozen=True)
