@@ -1,5 +1,5 @@
 """`reasonembed init`: a commented config for one domain of your own
-(`reasonembed.config_template`).
+(`reasonembed.config.template`).
 
     reasonembed init --corpus PATH --base-url URL --model NAME [--domain NAME]
         [--api-key-env VAR] [--id-field COLUMN] [--text-field COLUMN] [-o config.yaml] [--force]
@@ -15,7 +15,7 @@ import argparse
 import os
 from pathlib import Path
 
-from reasonembed.config_template import corpus_fields, default_domain, render_config
+from reasonembed.config.template import corpus_fields, default_domain, render_config
 from reasonembed.errors import UserError
 from reasonembed.output import write_text
 

@@ -176,7 +176,7 @@ mining:
   # kept and annotated (<= search_top_k; the paper: 100). Judgements = seeds x n_candidates.
   search_top_k: 50
   n_candidates: 10
-  # more keys (pooling, max_length, dtype, index, encode_workers, ...): reasonembed/config.py.
+  # more keys (pooling, max_length, dtype, index, encode_workers, ...): reasonembed/config/blocks.py.
 
 # annotation: positive_threshold: scores at or above it are positives, below negatives (2 to 5);
 # score_mode: tag (parse <score>N</score>: real LLMs), forced (local backend only) or auto;
