@@ -195,8 +195,8 @@ def test_four_rows_scored_and_written(validated, bright, tmp_path):
 
 def test_training_is_deterministic(validated, bright):
     """Re-training one row with the same seed gives bit-identical weights and the same scores."""
-    from reasonembed.bright import data as bright_data
     from reasonembed.data_source import load_training_rows
+    from reasonembed.eval.task import bright_task
     from reasonembed.retrieval.model_settings import resolve_eval_settings
     from reasonembed.train import TrainConfig, train
     from reasonembed.validation.run import evaluate_row
@@ -227,13 +227,7 @@ def test_training_is_deterministic(validated, bright):
     base = load_file(models / "ri-infonce" / "model.safetensors")
     assert any(not torch.equal(first[key], base[key]) for key in first)  # the losses differ
 
-    task_data = {
-        task: (
-            bright_data.load_examples(task, str(bright)),
-            bright_data.load_documents(task, str(bright)),
-        )
-        for task in ("biology", "leetcode")
-    }
+    task_data = [bright_task(task, str(bright)) for task in ("biology", "leetcode")]
 
     summaries, _ = evaluate_row(str(again), resolve_eval_settings(str(again)), task_data)
     reported = result_of(OutputFolder(data).validation_dir)["evaluation"]["infonce"]

@@ -1,5 +1,6 @@
-"""`reasonembed eval`: evaluate a dense model (or BRIGHT's BM25) on BRIGHT
-(`reasonembed.eval.evaluate`).
+"""`reasonembed eval`: evaluate a dense model (or BRIGHT's BM25) on BRIGHT, or on the user's own
+BEIR-format sets (`--eval-set beir:PATH[=DOMAIN],...`, `reasonembed.eval.beir`), with one
+evaluation core (`reasonembed.eval.evaluate`).
 
 Prints per-task nDCG@10 (the headline), recall@10/100 and MRR and their unweighted mean; with
 --output writes results.json, results.md, per_query.json and run.trec (the run, scoreable again
@@ -8,7 +9,9 @@ overlap (no scores are reported then).
 
 Query instructions and token limit (`--instructions auto`, `--max-length` unset): see
 `reasonembed.eval.evaluate`; `--instructions official` keeps leaderboard comparisons available
-for folders written by `reasonembed train`.
+for folders written by `reasonembed train`. A BEIR set's query instruction: `--instruction TEXT`,
+else the training instruction of the domain it is mapped to (`=DOMAIN` or `--eval-domain`: the
+`prompt` of that domain's rows in --train-data, else a built-in domain's), else none.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ import logging
 from pathlib import Path
 
 from reasonembed.bright import data
+from reasonembed.data_source import load_training_rows
 from reasonembed.errors import UserError
+from reasonembed.eval.beir import load_beir_task, parse_eval_sets
 from reasonembed.eval.evaluate import (
     contamination_check,
     evaluate_system,
@@ -27,6 +32,7 @@ from reasonembed.eval.evaluate import (
 )
 from reasonembed.eval.instructions import FAMILIES, MODES
 from reasonembed.eval.metrics import DEFAULT_DEPTH
+from reasonembed.eval.task import EvalTask, bright_task, domain_instruction
 from reasonembed.retrieval.model_settings import AUTO
 
 logger = logging.getLogger(__name__)
@@ -75,6 +81,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="official instruction family (auto: from the model name)",
     )
+    parser.add_argument(
+        "--eval-set",
+        help="your own BEIR-format sets instead of BRIGHT: beir:PATH[=DOMAIN][,beir:PATH2...] "
+        "(PATH holds corpus.jsonl, queries.jsonl, qrels/<split>.tsv; DOMAIN picks the query "
+        "instruction: that domain's training prompt)",
+    )
+    parser.add_argument(
+        "--split", default="test", help="qrels split of --eval-set (qrels/SPLIT.tsv)"
+    )
+    parser.add_argument(
+        "--instruction", help="query instruction for every --eval-set (overrides DOMAIN)"
+    )
+    parser.add_argument(
+        "--eval-domain", help="domain of the --eval-set folders that name none (for instructions)"
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument(
         "--max-length",
@@ -91,30 +112,59 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def check_contamination(args: argparse.Namespace, tasks: list[str]) -> tuple[list, bool]:
+def check_contamination(args: argparse.Namespace, tasks: list[EvalTask]) -> tuple[list, bool]:
     """The guard's (reports, refused): refused when --strict and contamination was found."""
-    reports, found = contamination_check(
-        args.train_data, tasks, args.bright, args.revision, args.long, args.contamination_model
-    )
+    reports, found = contamination_check(args.train_data, tasks, args.contamination_model)
     if found and args.strict:
         logger.error("--strict: contamination found, scores are not reported")
         return reports, True
     return reports, False
 
 
+def beir_tasks(args: argparse.Namespace) -> tuple[list[EvalTask], dict]:
+    """The --eval-set folders as tasks, each with its instruction, and their setup record."""
+    if args.long:
+        raise UserError("--long applies to BRIGHT only, not to --eval-set")
+    if args.depth < 1:
+        raise UserError(f"--depth must be >= 1, got {args.depth}")
+    tasks, described, rows = [], {}, None
+    for folder, domain in parse_eval_sets(args.eval_set):
+        task = load_beir_task(folder, args.split)
+        if task.name in described:
+            raise UserError(f"--eval-set: two sets are named {task.name!r}; rename a folder")
+        domain = domain or args.eval_domain
+        if args.instruction:
+            task.instruction = args.instruction
+        elif domain:
+            if rows is None and args.train_data:
+                rows = load_training_rows(args.train_data)
+            task.instruction = domain_instruction(domain, rows)
+        described[task.name] = {"path": str(folder), "split": args.split, "domain": domain}
+        tasks.append(task)
+    return tasks, {"bright": None, "revision": None, "long": False, "beir": described}
+
+
+def load_tasks(args: argparse.Namespace) -> tuple[list[EvalTask], dict]:
+    """The tasks to evaluate (BRIGHT's, or --eval-set's) and the setup record of their data."""
+    if args.eval_set:
+        return beir_tasks(args)
+    names = resolve_tasks(args.tasks, args.long, args.depth)
+    tasks = [bright_task(name, args.bright, args.revision, args.long) for name in names]
+    revision = args.revision if args.bright == "hub" else None
+    return tasks, {"bright": args.bright, "revision": revision, "long": args.long}
+
+
 def run(args: argparse.Namespace) -> int:
     if bool(args.model) == bool(args.bm25):
         raise UserError("give exactly one of --model NAME_OR_PATH or --bm25")
-    tasks = resolve_tasks(args.tasks, args.long, args.depth)
+    tasks, setup = load_tasks(args)
     reports, refused = check_contamination(args, tasks)
     if refused:
         return CONTAMINATED_EXIT
     results, per_query, runs = evaluate_system(
         tasks,
-        args.bright,
-        args.revision,
+        setup,
         model=args.model,
-        long=args.long,
         depth=args.depth,
         instructions=args.instructions,
         instruction_family=args.instruction_family,

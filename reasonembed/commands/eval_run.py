@@ -18,6 +18,7 @@ from pathlib import Path
 
 from reasonembed.commands.eval import CONTAMINATED_EXIT, add_common_arguments, check_contamination
 from reasonembed.eval.evaluate import read_task_runs, resolve_tasks, score_task_runs, write_results
+from reasonembed.eval.task import bright_task
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +31,13 @@ def run(args: argparse.Namespace) -> int:
     tasks = resolve_tasks(args.tasks, args.long, args.depth)
     path = Path(args.run_path)
     runs_by_task = read_task_runs(path, tasks)
-    reports, refused = check_contamination(args, tasks)
+    # the guard reads each task's documents (gold texts): only when it runs
+    loaded = (
+        [bright_task(task, args.bright, args.revision, args.long) for task in tasks]
+        if args.train_data
+        else []
+    )
+    reports, refused = check_contamination(args, loaded)
     if refused:
         return CONTAMINATED_EXIT
     results, per_query, runs = score_task_runs(

@@ -1,10 +1,11 @@
-"""Contamination guard: does a training dataset overlap the BRIGHT tasks being evaluated?
+"""Contamination guard: does a training dataset overlap the sets being evaluated (BRIGHT tasks or
+BEIR folders, as `EvalTask`s)?
 
 Two checks per task:
 - queries: training queries that copy or closely paraphrase a test query, found by the
   project's `QueryDecontaminator` (exact, 13-gram, MinHash Jaccard, optional embeddings);
-- documents: training positives/negatives equal to a test gold document by normalised text
-  (`textnorm`); this needs the task's documents.
+- documents: training positives/negatives equal to a test gold document (judged relevant,
+  grade >= 1) by normalised text (`textnorm`).
 
 Training data is read by the project's one loader, `reasonembed.data_source.load_training_rows`
 (a `reasonembed generate` output folder, a folder or file of reasonembed-format jsonl/parquet,
@@ -18,8 +19,8 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from reasonembed.bright.data import BrightDocuments, BrightExample
 from reasonembed.data_source import load_training_rows
+from reasonembed.eval.task import EvalTask
 from reasonembed.quality.decontamination import QueryDecontaminator
 from reasonembed.textnorm import normalized_text_hash
 
@@ -79,26 +80,15 @@ class ContaminationGuard:
         self.encoder = encoder
         self.text_hashes = {normalized_text_hash(text) for text in data.document_texts}
 
-    def check_task(
-        self,
-        task: str,
-        examples: Sequence[BrightExample],
-        documents: BrightDocuments,
-        long: bool = False,
-    ) -> TaskContamination:
-        """Compare the training data with one task's test queries and gold documents (the gold
-        texts come from `documents`, the task's corpus)."""
-        matcher = QueryDecontaminator(
-            [example.query for example in examples],
-            [example.id for example in examples],
-            encoder=self.encoder,
-        )
+    def check_task(self, task: EvalTask) -> TaskContamination:
+        """Compare the training data with one task's test queries and gold documents."""
+        matcher = QueryDecontaminator(task.queries, task.query_ids, encoder=self.encoder)
         matches = matcher.match(self.data.queries)
         hits = [(i, m) for i, m in enumerate(matches) if m is not None]
-        gold = {doc_id for example in examples for doc_id in example.gold(long)}
+        gold = task.judged_documents()
         in_training: set[str] = set()
         if self.text_hashes:
-            for doc_id, text in zip(documents.doc_ids, documents.texts, strict=True):
+            for doc_id, text in zip(task.doc_ids, task.texts, strict=True):
                 if (
                     doc_id in gold
                     and text.strip()
@@ -116,7 +106,7 @@ class ContaminationGuard:
         ]
         examples_out += [{"gold_document": doc_id} for doc_id in sorted(in_training)[:5]]
         return TaskContamination(
-            task=task,
+            task=task.name,
             test_queries_matched=len({m.test_id for _, m in hits}),
             training_queries_matching=len(hits),
             gold_documents_in_training=len(in_training),

@@ -1,6 +1,7 @@
-"""Evaluation on BRIGHT with the evaluator's protocol: a dense model or BRIGHT's BM25
-(`evaluate_system`), or a TREC run file (`read_task_runs`, `score_task_runs`); the commands are
-`reasonembed eval` and `reasonembed eval-run` (reasonembed.commands).
+"""Evaluation with BRIGHT's protocol: a dense model or BRIGHT's BM25 on evaluation sets
+(`evaluate_system` over `EvalTask`s: BRIGHT tasks or BEIR folders, `reasonembed.eval.task`), or a
+TREC run file on BRIGHT (`read_task_runs`, `score_task_runs`); the commands are `reasonembed eval`
+and `reasonembed eval-run` (reasonembed.commands).
 
 Each task's run keeps the top `depth` documents per query after the query's excluded ids are
 removed (trec_eval order) and is scored against the deduplicated gold ids. Results are a dict:
@@ -27,14 +28,13 @@ import time
 from pathlib import Path
 
 from reasonembed.bright import data
-from reasonembed.bright.data import BrightDocuments, BrightExample
 from reasonembed.errors import UserError
 from reasonembed.eval.contamination import (
     ContaminationGuard,
     contamination_rows,
     load_training_data,
 )
-from reasonembed.eval.instructions import detect_family, instructions_for
+from reasonembed.eval.instructions import detect_family, set_instructions
 from reasonembed.eval.metrics import DEFAULT_DEPTH, MetricTable, evaluate, metric_names, task_qrels
 from reasonembed.eval.report import (
     format_table,
@@ -45,6 +45,7 @@ from reasonembed.eval.report import (
 )
 from reasonembed.eval.runs import Run, apply_protocol, read_trec_run, write_trec_run
 from reasonembed.eval.search import bm25_run, dense_run
+from reasonembed.eval.task import EvalTask
 from reasonembed.retrieval.instructions import DEFAULT_QUERY_TEMPLATE
 from reasonembed.retrieval.model_settings import AUTO, EvalSettings, resolve_eval_settings
 
@@ -66,17 +67,11 @@ def resolve_tasks(spec: str, long: bool = False, depth: int = DEFAULT_DEPTH) -> 
 
 
 def contamination_check(
-    train_data: str | None,
-    tasks: list[str],
-    bright: str,
-    revision: str,
-    long: bool = False,
-    model: str | None = None,
+    train_data: str | None, tasks: list[EvalTask], model: str | None = None
 ) -> tuple[list, bool]:
     """Run the guard on every task (if `train_data`); print its table; return (reports, found).
 
-    Gold documents are matched by text, so each task's documents are read. `model` also matches
-    paraphrased queries by embeddings.
+    Gold documents are matched by text. `model` also matches paraphrased queries by embeddings.
     """
     if not train_data:
         return [], False
@@ -86,11 +81,7 @@ def contamination_check(
 
         encoder = Encoder(model)
     guard = ContaminationGuard(load_training_data(train_data), encoder=encoder)
-    reports = []
-    for task in tasks:
-        examples = data.load_examples(task, bright, revision)
-        documents = data.load_documents(task, bright, revision, long=long)
-        reports.append(guard.check_task(task, examples, documents, long=long))
+    reports = [guard.check_task(task) for task in tasks]
     found = any(report.found for report in reports)
     print(f"\nContamination check: {train_data}")
     print(render_text(contamination_rows(reports)))
@@ -110,7 +101,9 @@ def write_results(
     metrics = metric_names()
     results["mean"] = mean_over_tasks(results["tasks"], metrics)
     expected = data.LONG_TASKS if long else data.BRIGHT_TASKS
-    results["complete"] = set(results["tasks"]) == set(expected)
+    results["complete"] = results.get("bright") is not None and set(results["tasks"]) == set(
+        expected
+    )
     results["contamination"] = [
         {**vars(report), "found": report.found} for report in reports
     ] or None
@@ -124,53 +117,46 @@ def write_results(
 
 
 def score_task_run(
-    task_run: Run,
-    timings: dict[str, float],
-    examples: list[BrightExample],
-    documents: BrightDocuments,
-    long: bool = False,
-    depth: int = DEFAULT_DEPTH,
+    task_run: Run, timings: dict[str, float], task: EvalTask, depth: int = DEFAULT_DEPTH
 ) -> tuple[dict, MetricTable]:
     """Score one task's run: its summary (metric means as fractions, query and document counts,
-    timings in seconds) and the per-query metric table."""
+    the queries skipped for lack of judgements, timings in seconds) and the per-query table."""
     start = time.perf_counter()
-    table = evaluate(task_run, task_qrels(examples, long), depth=depth)
+    table = evaluate(task_run, task.qrels, depth=depth)
     timings["score"] = time.perf_counter() - start
     summary = task_summary(table)
-    summary["documents"] = len(documents)
-    summary["documents_md5_matches"] = documents.md5_matches
+    summary["documents"] = len(task)
+    summary["documents_md5_matches"] = task.md5_matches
+    summary["n_queries_skipped"] = len(task.skipped)
     summary["timings_s"] = {name: round(value, 3) for name, value in timings.items()}
     return summary, table
 
 
 def evaluate_model(
     encoder,
-    task_data: dict[str, tuple[list[BrightExample], BrightDocuments]],
+    tasks: list[EvalTask],
     instructions: str = "flagembedding",
     family: str = "none",
-    long: bool = False,
     depth: int = DEFAULT_DEPTH,
     batch_size: int = 32,
     query_template: str = DEFAULT_QUERY_TEMPLATE,
 ) -> dict[str, dict]:
-    """{task: summary} of a dense `encoder` (an `Encoder` or `CachedEncoder`) on already-loaded
-    BRIGHT tasks `{task: (examples, documents)}`, with the evaluator's protocol; prints nothing.
-    `summary["ndcg@10"]` is the headline (a fraction in [0, 1])."""
+    """{task name: summary} of a dense `encoder` (an `Encoder` or `CachedEncoder`) on loaded
+    tasks, with the evaluator's protocol; prints nothing. `summary["ndcg@10"]` is the headline
+    (a fraction in [0, 1])."""
     summaries = {}
-    for task, (examples, documents) in task_data.items():
-        prefixes = instructions_for(task, instructions, family, long, query_template)
-        task_run, timings = dense_run(examples, documents, encoder, prefixes, depth, batch_size)
-        summaries[task], _ = score_task_run(task_run, timings, examples, documents, long, depth)
+    for task in tasks:
+        prefixes = set_instructions(task, instructions, family, query_template)
+        task_run, timings = dense_run(task, encoder, prefixes, depth, batch_size)
+        summaries[task.name], _ = score_task_run(task_run, timings, task, depth)
     return summaries
 
 
 def evaluate_system(
-    tasks: list[str],
-    bright: str,
-    revision: str,
+    tasks: list[EvalTask],
+    setup: dict,
     *,
     model: str | None = None,
-    long: bool = False,
     depth: int = DEFAULT_DEPTH,
     instructions: str = AUTO,
     instruction_family: str = "auto",
@@ -181,7 +167,8 @@ def evaluate_system(
     batch_size: int = 32,
 ) -> tuple[dict, dict, list[Run]]:
     """(results, per_query, runs) of the dense `model` on `tasks`, or of BRIGHT's BM25 when
-    `model` is None; embeddings are cached in `cache_dir` (None: no cache)."""
+    `model` is None; embeddings are cached in `cache_dir` (None: no cache). `setup` describes the
+    data in results.json (`bright`, `revision`, `long`, `beir`)."""
     family = "none"
     encoder = None
     settings: EvalSettings | None = None
@@ -194,9 +181,7 @@ def evaluate_system(
         encoder = CachedEncoder(base, cache_dir)
     results = {
         "system": model or "bm25",
-        "bright": bright,
-        "revision": revision if bright == "hub" else None,
-        "long": long,
+        **setup,
         "instructions": settings.instructions if settings else None,
         "instruction_family": family if settings else None,
         "query_template": settings.query_template if settings else None,
@@ -208,21 +193,23 @@ def evaluate_system(
     per_query: dict = {}
     runs: list[Run] = []
     for task in tasks:
-        examples = data.load_examples(task, bright, revision)
-        documents = data.load_documents(task, bright, revision, long=long)
         if settings is None:
-            task_run, timings = bm25_run(examples, documents, depth=depth)
+            task_run, timings = bm25_run(task, depth=depth)
         else:
-            prefixes = instructions_for(
-                task, settings.instructions, family, long, settings.query_template
+            prefixes = set_instructions(
+                task, settings.instructions, family, settings.query_template
             )
-            task_run, timings = dense_run(examples, documents, encoder, prefixes, depth, batch_size)
-        summary, table = score_task_run(task_run, timings, examples, documents, long, depth)
-        results["tasks"][task] = summary
-        per_query[task] = table.per_query()
+            task_run, timings = dense_run(task, encoder, prefixes, depth, batch_size)
+        summary, table = score_task_run(task_run, timings, task, depth)
+        if task.instruction is not None:
+            summary["instruction"] = task.instruction
+        results["tasks"][task.name] = summary
+        per_query[task.name] = table.per_query()
         # Query ids repeat across tasks: prefix them in the combined run file.
-        runs.append(task_run.with_task_prefix(task))
-        logger.info("%s: nDCG@10 %.2f (%s)", task, 100 * summary["ndcg@10"], summary["timings_s"])
+        runs.append(task_run.with_task_prefix(task.name))
+        logger.info(
+            "%s: nDCG@10 %.2f (%s)", task.name, 100 * summary["ndcg@10"], summary["timings_s"]
+        )
     return results, per_query, runs
 
 

@@ -15,7 +15,9 @@ Limits (stated, not hidden): GritLM and INSTRUCTOR pool without their instructio
 shared encoder pools over the whole text, so those two families are approximations.
 
 `instructions_for(task, mode, family, long, query_template)` -> `Instructions(query_prefix,
-document_prefix)`.
+document_prefix)`; `set_instructions(task, ...)` does the same for any `EvalTask`: a BEIR set
+gets its own instruction (`EvalTask.instruction`) in the query template unless mode is "none",
+bare queries when it has none.
 """
 
 from __future__ import annotations
@@ -78,16 +80,32 @@ def instructions_for(
     if mode == "none" or (mode == "official" and family == "none"):
         return Instructions("", "")
     if mode == "flagembedding":
-        instruction = flagembedding_instruction(task, long)
-        before, _, after = query_template.partition("{query}")
-        suffix = after.format(instruction=instruction)  # text after the query, if any
-        return Instructions(
-            before.format(instruction=instruction),
-            "",
-            query_template="{prefix}{query}" + suffix.replace("{", "{{").replace("}", "}}"),
-        )
+        return templated(flagembedding_instruction(task, long), query_template)
     if family not in OFFICIAL_FAMILIES:
         raise UserError(
             f"--instruction-family must be one of {', '.join(FAMILIES)}, got {family!r}"
         )
     return Instructions(*official_prefixes(task, family, long))
+
+
+def templated(instruction: str, query_template: str = DEFAULT_QUERY_TEMPLATE) -> Instructions:
+    """`instruction` joined to each query by `query_template`; documents bare."""
+    before, _, after = query_template.partition("{query}")
+    suffix = after.format(instruction=instruction)  # text after the query, if any
+    return Instructions(
+        before.format(instruction=instruction),
+        "",
+        query_template="{prefix}{query}" + suffix.replace("{", "{{").replace("}", "}}"),
+    )
+
+
+def set_instructions(
+    task, mode: str, family: str = "none", query_template: str = DEFAULT_QUERY_TEMPLATE
+) -> Instructions:
+    """The instructions of an `EvalTask`: BRIGHT's (`instructions_for`) for a BRIGHT task; for a
+    BEIR set its own instruction in `query_template` (bare when it has none, or mode "none")."""
+    if task.bright_task is not None:
+        return instructions_for(task.bright_task, mode, family, task.long, query_template)
+    if mode == "none" or not task.instruction:
+        return Instructions("", "")
+    return templated(task.instruction, query_template)

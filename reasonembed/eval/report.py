@@ -44,6 +44,8 @@ def format_table(results: dict, metrics: Sequence[str]) -> list[list[str]]:
     if results.get("mean"):
         total = sum(summary["n_queries"] for summary in results["tasks"].values())
         label = "mean (12 tasks)" if results.get("complete") else "mean (subset)"
+        if results.get("beir"):
+            label = "mean"
         rows.append([label, *(f"{100 * results['mean'][m]:.2f}" for m in metrics), str(total)])
     return rows
 
@@ -62,11 +64,20 @@ def render_text(rows: list[list[str]]) -> str:
 
 
 def render_markdown(results: dict, rows: list[list[str]]) -> str:
-    head = [
-        f"# BRIGHT evaluation: {results.get('system', '?')}",
-        "",
+    data = (
         f"- data: {results.get('bright')} (revision {results.get('revision')}), "
-        f"{'long' if results.get('long') else 'short'} documents",
+        f"{'long' if results.get('long') else 'short'} documents"
+    )
+    if results.get("beir"):
+        data = "- data: BEIR-format sets " + ", ".join(
+            f"{name} ({set_['path']}, split {set_['split']})"
+            for name, set_ in results["beir"].items()
+        )
+    head = [
+        f"# {'BEIR-format' if results.get('beir') else 'BRIGHT'} evaluation: "
+        f"{results.get('system', '?')}",
+        "",
+        data,
         f"- instructions: {results.get('instructions')} ({results.get('instruction_family')})"
         + (f", max length {results['max_length']}" if results.get("max_length") else "")
         + (f", settings from {results['settings_from']}" if results.get("settings_from") else ""),

@@ -1,6 +1,7 @@
-"""Retrieval runs over one BRIGHT task, following the official protocol.
+"""Retrieval runs over one evaluation set (`EvalTask`: a BRIGHT task or a BEIR folder), following
+BRIGHT's official protocol.
 
-Each query scores the task's corpus; its excluded ids are removed; its top `depth` (1,000) are
+Each query scores the set's corpus; its excluded ids are removed; its top `depth` (1,000) are
 kept. At the cut, documents with equal scores keep corpus order, as the official code's stable
 sort does (trec_eval then re-orders what was kept by score and doc id).
 
@@ -23,21 +24,20 @@ import numpy as np
 import pyarrow as pa
 from tqdm.auto import tqdm
 
-from reasonembed.bright.data import BrightDocuments, BrightExample
 from reasonembed.eval.bm25 import BrightBM25
 from reasonembed.eval.instructions import Instructions
 from reasonembed.eval.runs import Run
+from reasonembed.eval.task import EvalTask
 from reasonembed.retrieval import DenseIndex
 
 logger = logging.getLogger(__name__)
 
 
-def excluded_rows(examples: Sequence[BrightExample], doc_ids: Sequence[str]) -> list[np.ndarray]:
-    """Corpus rows of each example's excluded ids (ids absent from the corpus are ignored)."""
-    row_of = {doc_id: row for row, doc_id in enumerate(doc_ids)}
+def excluded_rows(task: EvalTask) -> list[np.ndarray]:
+    """Corpus rows of each query's excluded ids (ids absent from the corpus are ignored)."""
+    row_of = {doc_id: row for row, doc_id in enumerate(task.doc_ids)}
     return [
-        np.asarray([row_of[d] for d in example.excluded if d in row_of], dtype=np.int64)
-        for example in examples
+        np.asarray([row_of[d] for d in ids if d in row_of], dtype=np.int64) for ids in task.excluded
     ]
 
 
@@ -63,20 +63,13 @@ def select_top(
     return query_index[keep], rows[keep], scores[keep].astype(np.float64)
 
 
-def _to_run(
-    examples: Sequence[BrightExample],
-    documents: BrightDocuments,
-    query_index: np.ndarray,
-    rows: np.ndarray,
-    scores: np.ndarray,
-) -> Run:
-    doc_ids = pa.array(documents.doc_ids, pa.string()).take(pa.array(rows, pa.int64()))
-    return Run([example.id for example in examples], query_index, doc_ids, scores)
+def _to_run(task: EvalTask, query_index: np.ndarray, rows: np.ndarray, scores: np.ndarray) -> Run:
+    doc_ids = pa.array(task.doc_ids, pa.string()).take(pa.array(rows, pa.int64()))
+    return Run(list(task.query_ids), query_index, doc_ids, scores)
 
 
 def dense_run(
-    examples: Sequence[BrightExample],
-    documents: BrightDocuments,
+    task: EvalTask,
     encoder,
     instructions: Instructions,
     depth: int = 1000,
@@ -85,49 +78,47 @@ def dense_run(
     """Dense retrieval with `encoder` (an `Encoder` or `CachedEncoder`)."""
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    doc_texts = [instructions.document(text) for text in documents.texts]
+    doc_texts = [instructions.document(text) for text in task.texts]
     doc_vectors = encoder.encode(
-        doc_texts, batch_size=batch_size, show_progress=True, desc=f"{documents.task} documents"
+        doc_texts, batch_size=batch_size, show_progress=True, desc=f"{task.name} documents"
     )
     timings["encode_documents"] = time.perf_counter() - start
     start = time.perf_counter()
-    query_texts = [instructions.query(example.query) for example in examples]
+    query_texts = [instructions.query(query) for query in task.queries]
     query_vectors = encoder.encode(
-        query_texts, batch_size=batch_size, show_progress=False, desc=f"{documents.task} queries"
+        query_texts, batch_size=batch_size, show_progress=False, desc=f"{task.name} queries"
     )
     timings["encode_queries"] = time.perf_counter() - start
     start = time.perf_counter()
     index = DenseIndex(doc_vectors)
     timings["index"] = time.perf_counter() - start
     start = time.perf_counter()
-    excluded = excluded_rows(examples, documents.doc_ids)
+    excluded = excluded_rows(task)
     extra = max((len(rows) for rows in excluded), default=0)
     scores, rows = index.search(query_vectors, depth + extra)
     query_index, rows, scores = select_top(scores, rows, excluded, depth)
-    run = _to_run(examples, documents, query_index, rows, scores)
+    run = _to_run(task, query_index, rows, scores)
     timings["search"] = time.perf_counter() - start
     return run, timings
 
 
 def bm25_run(
-    examples: Sequence[BrightExample],
-    documents: BrightDocuments,
+    task: EvalTask,
     depth: int = 1000,
     batch_size: int = 16,
 ) -> tuple[Run, dict[str, float]]:
     """BRIGHT's BM25 baseline (query-side BM25, k1=0.9, b=0.4)."""
     timings: dict[str, float] = {"encode_documents": 0.0, "encode_queries": 0.0}
     start = time.perf_counter()
-    index = BrightBM25(documents.texts)
+    index = BrightBM25(task.texts)
     timings["index"] = time.perf_counter() - start
     start = time.perf_counter()
-    excluded = excluded_rows(examples, documents.doc_ids)
-    k = min(depth + max((len(rows) for rows in excluded), default=0), len(documents))
+    excluded = excluded_rows(task)
+    k = min(depth + max((len(rows) for rows in excluded), default=0), len(task))
     parts = []
-    starts = range(0, len(examples), batch_size)
-    for first in tqdm(starts, desc=f"{documents.task} BM25", unit="batch", leave=False):
-        batch = examples[first : first + batch_size]
-        scores = index.query_scores([example.query for example in batch])
+    starts = range(0, len(task.queries), batch_size)
+    for first in tqdm(starts, desc=f"{task.name} BM25", unit="batch", leave=False):
+        scores = index.query_scores(task.queries[first : first + batch_size])
         kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1]
         for offset, row_scores in enumerate(scores):
             # The top k, taking documents tied at the k-th score in corpus order.
@@ -144,6 +135,6 @@ def bm25_run(
     query_index = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
     rows = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
     scores = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0)
-    run = _to_run(examples, documents, query_index, rows, scores)
+    run = _to_run(task, query_index, rows, scores)
     timings["search"] = time.perf_counter() - start
     return run, timings

@@ -94,7 +94,7 @@ def default_output(spec: str, output: str | None) -> Path:
 
 
 # --- contamination -------------------------------------------------------------------------
-def check_contamination(rows: list[dict], spec: str, task_data: dict, model: str | None) -> list:
+def check_contamination(rows: list[dict], spec: str, task_data: list, model: str | None) -> list:
     """The guard's per-task reports over `rows` (every row any model trains on)."""
     from reasonembed.eval.contamination import ContaminationGuard, TrainingData
 
@@ -104,10 +104,7 @@ def check_contamination(rows: list[dict], spec: str, task_data: dict, model: str
 
         encoder = Encoder(model)
     guard = ContaminationGuard(TrainingData.from_rows(rows, spec), encoder=encoder)
-    return [
-        guard.check_task(task, examples, documents)
-        for task, (examples, documents) in task_data.items()
-    ]
+    return [guard.check_task(task) for task in task_data]
 
 
 # --- training and evaluation ---------------------------------------------------------------
@@ -168,9 +165,10 @@ def train_one(config) -> dict:
 
 
 def evaluate_row(
-    model: str, settings, task_data: dict, batch_size: int = 32, device: str | None = None
+    model: str, settings, task_data: list, batch_size: int = 32, device: str | None = None
 ) -> tuple[dict, float]:
-    """{task: summary} of one model under `settings` (an `EvalSettings`), and the seconds it
+    """{task: summary} of one model on `task_data` (`EvalTask`s) under `settings` (an
+    `EvalSettings`), and the seconds it
     took. `reasonembed eval` evaluates a folder the same way (`evaluate_model`)."""
     from reasonembed.eval.evaluate import evaluate_model
     from reasonembed.retrieval import Encoder
@@ -234,6 +232,7 @@ def validate(config: ValidationConfig) -> Validated | None:
     allowed (the overlap is printed and logged, nothing is trained or written)."""
     from reasonembed.eval.contamination import contamination_rows
     from reasonembed.eval.report import render_text
+    from reasonembed.eval.task import bright_task
     from reasonembed.retrieval.model_settings import resolve_eval_settings
 
     started = time.perf_counter()
@@ -247,13 +246,7 @@ def validate(config: ValidationConfig) -> Validated | None:
     if not control.available:
         logger.warning("doc-as-positive control unavailable: %s", control.reason)
 
-    task_data = {
-        task: (
-            bright_data.load_examples(task, config.bright, config.revision),
-            bright_data.load_documents(task, config.bright, config.revision),
-        )
-        for task in tasks
-    }
+    task_data = [bright_task(task, config.bright, config.revision) for task in tasks]
     reports = check_contamination(
         rows + (control.rows or []), config.data, task_data, config.contamination_model
     )
