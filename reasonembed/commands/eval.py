@@ -23,7 +23,7 @@ from pathlib import Path
 from reasonembed.bright import data
 from reasonembed.data_source import load_training_rows
 from reasonembed.errors import UserError
-from reasonembed.eval.beir import load_beir_task, parse_eval_sets
+from reasonembed.eval.beir import load_beir_sets
 from reasonembed.eval.evaluate import (
     contamination_check,
     evaluate_system,
@@ -32,7 +32,7 @@ from reasonembed.eval.evaluate import (
 )
 from reasonembed.eval.instructions import FAMILIES, MODES
 from reasonembed.eval.metrics import DEFAULT_DEPTH
-from reasonembed.eval.task import EvalTask, bright_task, domain_instruction
+from reasonembed.eval.task import EvalTask, bright_task
 from reasonembed.retrieval.model_settings import AUTO
 
 logger = logging.getLogger(__name__)
@@ -127,20 +127,13 @@ def beir_tasks(args: argparse.Namespace) -> tuple[list[EvalTask], dict]:
         raise UserError("--long applies to BRIGHT only, not to --eval-set")
     if args.depth < 1:
         raise UserError(f"--depth must be >= 1, got {args.depth}")
-    tasks, described, rows = [], {}, None
-    for folder, domain in parse_eval_sets(args.eval_set):
-        task = load_beir_task(folder, args.split)
-        if task.name in described:
-            raise UserError(f"--eval-set: two sets are named {task.name!r}; rename a folder")
-        domain = domain or args.eval_domain
-        if args.instruction:
-            task.instruction = args.instruction
-        elif domain:
-            if rows is None and args.train_data:
-                rows = load_training_rows(args.train_data)
-            task.instruction = domain_instruction(domain, rows)
-        described[task.name] = {"path": str(folder), "split": args.split, "domain": domain}
-        tasks.append(task)
+    tasks, described = load_beir_sets(
+        args.eval_set,
+        args.split,
+        args.instruction,
+        args.eval_domain,
+        lambda: load_training_rows(args.train_data) if args.train_data else None,
+    )
     return tasks, {"bright": None, "revision": None, "long": False, "beir": described}
 
 

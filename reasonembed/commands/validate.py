@@ -1,8 +1,10 @@
 """`reasonembed validate`: prove a dataset's quality by training on it and evaluating on BRIGHT
-(`reasonembed.validation`, which describes the four rows, the outputs and the determinism).
+or on the user's own BEIR-format sets (`reasonembed.validation`, which describes the four rows,
+the outputs and the determinism).
 
     reasonembed validate --data DIR|FILE|REPO[@REV] --model BASE --tasks biology,leetcode \\
         [--bright hub|PATH] [--steps N] [--output DIR] [--allow-contamination]
+    reasonembed validate --data DIR --model BASE --eval-set beir:PATH[=DOMAIN],... [--split test]
 
 Exit status 3 when the contamination guard finds overlap and --allow-contamination is not given.
 """
@@ -34,9 +36,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--tasks",
-        required=True,
-        help=f"comma-separated BRIGHT tasks, or 'all' ({len(BRIGHT_TASKS)} tasks)",
+        help=f"comma-separated BRIGHT tasks, or 'all' ({len(BRIGHT_TASKS)} tasks); or --eval-set",
     )
+    parser.add_argument(
+        "--eval-set",
+        help="your own BEIR-format sets instead of BRIGHT: beir:PATH[=DOMAIN][,beir:PATH2...] "
+        "(corpus.jsonl, queries.jsonl, qrels/<split>.tsv); the query instruction is DOMAIN's "
+        "training prompt (default: the data's only domain)",
+    )
+    parser.add_argument("--split", default=defaults.split, help="qrels split of --eval-set")
+    parser.add_argument("--instruction", help="query instruction for every --eval-set")
     parser.add_argument("--bright", default=defaults.bright, help=BRIGHT_HELP)
     parser.add_argument("--revision", default=defaults.revision, help="BRIGHT Hub revision")
     parser.add_argument(

@@ -16,14 +16,15 @@ missing or duplicate `_id`, a missing `text`, a qrels row naming an unknown quer
 a repeated (query, document) pair, a score that is not an integer, bytes that are not UTF-8, a
 missing split file, an empty corpus, no query to score.
 
-`parse_eval_sets("beir:PATH[=DOMAIN],...")` reads the `--eval-set` option.
+`parse_eval_sets("beir:PATH[=DOMAIN],...")` reads the `--eval-set` option; `load_beir_sets`
+loads its sets with their query instructions (`eval` and `validate` both call it).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ import pyarrow as pa
 
 from reasonembed.errors import UserError
 from reasonembed.eval.metrics import Qrels
-from reasonembed.eval.task import EvalTask
+from reasonembed.eval.task import EvalTask, domain_instruction
 from reasonembed.textio import decode_utf8
 
 logger = logging.getLogger(__name__)
@@ -189,3 +190,31 @@ def load_beir_task(folder: str | Path, split: str = "test") -> EvalTask:
         texts=list(corpus.values()),
         skipped=skipped,
     )
+
+
+def load_beir_sets(
+    spec: str,
+    split: str = "test",
+    instruction: str | None = None,
+    default_domain: str | None = None,
+    training_rows: Callable[[], list[dict] | None] = lambda: None,
+) -> tuple[list[EvalTask], dict[str, dict]]:
+    """The sets of `--eval-set` as tasks with their query instruction, and {name: {path, split,
+    domain}}. Instruction: `instruction`, else the training instruction of the set's domain
+    (`=DOMAIN`, else `default_domain`; `domain_instruction` over `training_rows()`), else none."""
+    tasks: list[EvalTask] = []
+    described: dict[str, dict] = {}
+    rows: list[dict] | None = None
+    for folder, domain in parse_eval_sets(spec):
+        task = load_beir_task(folder, split)
+        if task.name in described:
+            raise UserError(f"--eval-set: two sets are named {task.name!r}; rename a folder")
+        domain = domain or default_domain
+        if instruction:
+            task.instruction = instruction
+        elif domain:
+            rows = training_rows() if rows is None else rows
+            task.instruction = domain_instruction(domain, rows)
+        described[task.name] = {"path": str(folder), "split": split, "domain": domain}
+        tasks.append(task)
+    return tasks, described

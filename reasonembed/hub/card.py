@@ -165,6 +165,7 @@ def render_card(
         ),
         validation=facts["validation"],
         validation_columns=validation_columns,
+        validation_on=facts.get("validation_on", "BRIGHT"),
         previous_version=previous.get("version") if previous else None,
         changelog=changelog(facts, previous),
     )

@@ -15,6 +15,7 @@
     run            from stats.json (reasonembed.stats.RunStats): funnel, drops, quarantined,
                    candidate_drops, decontamination {performed, bright}
     validation     rows of validation/validation.json when present
+    validation_on  what it evaluated on ('BRIGHT', or the user's BEIR-format sets)
 
 The folder is read through reasonembed.output_folder.OutputFolder: parquet one record batch of
 the needed columns at a time, JSONL counted line by line.
@@ -85,7 +86,19 @@ def gather(layout: ReleaseLayout) -> dict:
         include={"funnel", "drops", "candidate_drops", "quarantined", "decontamination"},
     )
     facts["validation"] = _validation_rows(folder.validation_dir / VALIDATION_FILE)
+    facts["validation_on"] = _validation_on(folder.validation_dir / VALIDATION_FILE)
     return facts
+
+
+def _validation_on(path: Path) -> str:
+    """What the validation evaluated on: 'BRIGHT' or 'BEIR-format sets a, b'."""
+    from reasonembed.validation.report import evaluated_on
+
+    try:
+        setup = json.loads(path.read_text(encoding="utf-8")).get("setup")
+    except (OSError, ValueError, AttributeError):
+        setup = None
+    return evaluated_on(setup) if isinstance(setup, dict) else "BRIGHT"
 
 
 def _jsonl_domains(folder: OutputFolder) -> dict[str, int]:

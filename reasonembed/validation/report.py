@@ -23,15 +23,12 @@ def render_markdown(result: dict) -> str:
     numeric = {column for row in rows for column, v in row.items() if isinstance(v, (int, float))}
     setup = result["setup"]
     lines = [
-        "# Validation: train on the data, evaluate on BRIGHT",
+        f"# Validation: train on the data, evaluate on {evaluated_on(setup)}",
         "",
         f"- data: `{setup['data']}`",
         f"- base model: `{setup['model']}`; {setup['steps']} training steps per trained row, "
         f"seed {setup['seed']}",
-        f"- BRIGHT: `{setup['bright']}`"
-        + (f" (revision `{setup['revision']}`)" if setup["bright"] == "hub" else "")
-        + f", tasks: {', '.join(setup['tasks'])}"
-        + ("" if setup["complete"] else " (a subset: the mean is not a leaderboard figure)"),
+        evaluation_line(setup),
         f"- query instructions: {setup['instructions']}, max length "
         f"{setup.get('eval_max_length') or 'the model default'} (the same for every row); "
         "nDCG@10 x100, mean = unweighted mean over the tasks",
@@ -52,6 +49,28 @@ def render_markdown(result: dict) -> str:
         lines.append("| " + " | ".join(str(row.get(column, "")) for column in columns) + " |")
     lines += ["", f"![nDCG@10 per task]({CHART_FILE})", ""]
     return "\n".join(lines)
+
+
+def evaluated_on(setup: dict) -> str:
+    """'BRIGHT', or 'BEIR-format sets a, b' (the user's own)."""
+    if setup.get("beir"):
+        return "BEIR-format sets " + ", ".join(setup["beir"])
+    return "BRIGHT"
+
+
+def evaluation_line(setup: dict) -> str:
+    """The setup's line on the evaluation data."""
+    if setup.get("beir"):
+        return "- BEIR-format sets: " + "; ".join(
+            f"{name} (`{s['path']}`, split {s['split']}, instruction of domain {s['domain']})"
+            for name, s in setup["beir"].items()
+        )
+    return (
+        f"- BRIGHT: `{setup['bright']}`"
+        + (f" (revision `{setup['revision']}`)" if setup["bright"] == "hub" else "")
+        + f", tasks: {', '.join(setup['tasks'])}"
+        + ("" if setup["complete"] else " (a subset: the mean is not a leaderboard figure)")
+    )
 
 
 def plot_chart(result: dict, path: Path) -> None:

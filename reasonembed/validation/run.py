@@ -37,7 +37,7 @@ class ValidationConfig:
     """What one validation does; the fields are `reasonembed validate`'s options."""
 
     data: str  # a generate output folder, a folder or file of reasonembed rows, or a Hub id
-    tasks: str  # comma-separated BRIGHT tasks, or 'all'
+    tasks: str | None  # comma-separated BRIGHT tasks, or 'all' (or None with eval_set)
     model: str = "minilm"  # the base model
     bright: str = "hub"
     revision: str = bright_data.DEFAULT_REVISION
@@ -58,6 +58,9 @@ class ValidationConfig:
     contamination_model: str | None = None
     keep_models: str | None = None  # new or empty folder for the trained models (default: temp)
     device: str | None = None
+    eval_set: str | None = None  # beir:PATH[=DOMAIN],... instead of BRIGHT tasks
+    split: str = "test"  # the BEIR sets' qrels split
+    instruction: str | None = None  # the BEIR sets' query instruction (default: the domain's)
 
 
 @dataclass
@@ -232,13 +235,12 @@ def validate(config: ValidationConfig) -> Validated | None:
     allowed (the overlap is printed and logged, nothing is trained or written)."""
     from reasonembed.eval.contamination import contamination_rows
     from reasonembed.eval.report import render_text
-    from reasonembed.eval.task import bright_task
     from reasonembed.retrieval.model_settings import resolve_eval_settings
+    from reasonembed.validation.sets import load_eval_tasks
 
     started = time.perf_counter()
     if config.steps < 1:
         raise UserError(f"--steps must be >= 1, got {config.steps}")
-    tasks = bright_data.parse_tasks(config.tasks)
     output = default_output(config.data, config.output)
     data_path = resolve_data(config.data)
     rows = load_training_rows(str(data_path))
@@ -246,7 +248,8 @@ def validate(config: ValidationConfig) -> Validated | None:
     if not control.available:
         logger.warning("doc-as-positive control unavailable: %s", control.reason)
 
-    task_data = [bright_task(task, config.bright, config.revision) for task in tasks]
+    task_data, evaluated_on = load_eval_tasks(config, rows)
+    tasks = [task.name for task in task_data]
     reports = check_contamination(
         rows + (control.rows or []), config.data, task_data, config.contamination_model
     )
@@ -294,9 +297,7 @@ def validate(config: ValidationConfig) -> Validated | None:
             "data_name": Path(config.data.rstrip("/")).name or config.data,
             "model": config.model,
             "tasks": tasks,
-            "complete": set(tasks) == set(bright_data.BRIGHT_TASKS),
-            "bright": config.bright,
-            "revision": config.revision if config.bright == "hub" else None,
+            **evaluated_on,
             "instructions": settings.instructions,
             "query_template": settings.query_template,
             "eval_max_length": settings.max_length,
