@@ -37,6 +37,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reasonembed.dag import step_named
 from reasonembed.errors import UserError
 from reasonembed.ray_placement import check_cluster, host_pinned_ray_pipeline
 
@@ -63,8 +64,6 @@ DRIVER_CWD_ENV = "REASONEMBED_DRIVER_CWD"
 def apply_step_resources(pipeline: BasePipeline, engine: EngineConfig) -> None:
     """Set each named step's `StepResources` (replicas, GPUs) from `engine`; UserError naming
     the key when a step does not exist or cannot have replicas (a generator step)."""
-    from distilabel.constants import STEP_ATTR_NAME
-
     names = list(pipeline.dag)
     for key, table in (
         ("replicas", engine.replicas),
@@ -77,7 +76,7 @@ def apply_step_resources(pipeline: BasePipeline, engine: EngineConfig) -> None:
                     f"(steps: {', '.join(names)})"
                 )
     for name in dict.fromkeys([*engine.replicas, *engine.gpus_per_replica]):
-        step = pipeline.dag.get_step(name)[STEP_ATTR_NAME]
+        step = step_named(pipeline, name)
         replicas = engine.replicas.get(name, step.resources.replicas)
         if replicas > 1 and not step.is_normal:
             raise UserError(

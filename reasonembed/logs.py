@@ -24,6 +24,23 @@ def quiet_third_party_loggers() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _no_weight_loading_bar(factory, args, kwargs):
+    if kwargs.get("desc") == "Loading weights":
+        kwargs = {**kwargs, "disable": True}
+    return factory(*args, **kwargs)
+
+
+def quiet_model_loading() -> None:
+    """No "Loading weights" bar per model transformers loads (a step's model is loaded in every
+    step process, each printing one); the Hub's download bars stay. Call where transformers is
+    imported anyway (this imports it)."""
+    from transformers.utils import logging as hf_logging
+
+    set_hook = getattr(hf_logging, "set_tqdm_hook", None)  # transformers >= 5
+    if set_hook is not None:
+        set_hook(_no_weight_loading_bar)
+
+
 def configure_logging(verbose: bool = False) -> None:
     root = logging.getLogger()
     for handler in list(root.handlers):

@@ -21,6 +21,7 @@ holds a whole config in memory.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,6 +112,15 @@ class OutputFolder:
     def stats(self) -> RunStats:
         """stats.json; UserError naming the file when it is missing or not in this shape."""
         return RunStats.read(self.path)
+
+    def recorded_config_hash(self) -> str | None:
+        """The `config_hash` stats.json records, read leniently (the stats of an older version or
+        of a stopped run still tell which config wrote the folder); None when there is none."""
+        try:
+            data = json.loads(self.stats_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data["config_hash"] if isinstance(data, dict) and "config_hash" in data else None
 
     @property
     def config(self) -> dict:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from reasonembed.config import FactoryConfig, config_hash
+from reasonembed.dag import pipeline_steps
 from reasonembed.engine import apply_step_resources
 from reasonembed.llms import build_llm
 from reasonembed.pacing import window_for
@@ -56,12 +57,6 @@ def annotation_batch_queries(config: FactoryConfig) -> int:
 
 def query_filter_batch(config: FactoryConfig) -> int:
     return max(config.generator.batch_size, 16)
-
-
-def pipeline_steps(pipeline: FactoryPipeline) -> list:
-    from distilabel.constants import STEP_ATTR_NAME
-
-    return [pipeline.dag.get_step(name)[STEP_ATTR_NAME] for name in pipeline.dag]
 
 
 def pacing_file_of(config: FactoryConfig) -> Path:

@@ -20,19 +20,17 @@ runs this in the parent process, before distilabel forks its workers).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import yaml
 
 from reasonembed.bright.data import HUB_REPO
 from reasonembed.config import FactoryConfig, LLMConfig, config_hash, parse_config
 from reasonembed.corpus import on_hub, scan_corpus
 from reasonembed.errors import UserError
 from reasonembed.network import HubAccess, probe_server
+from reasonembed.output_folder import OutputFolder
 from reasonembed.records import CONFIG_FILE, STATS_FILE
 
 logger = logging.getLogger("reasonembed.preflight")
@@ -119,15 +117,12 @@ def check_output(output: Path, overwrite: bool, config: FactoryConfig) -> str:
 def _holds_run_of(folder: Path, config: FactoryConfig) -> bool:
     """True when `folder` holds an earlier output of this config (same config hash)."""
     digest = config_hash(config)
+    earlier = OutputFolder(folder)
+    recorded = earlier.recorded_config_hash()
+    if recorded is not None:
+        return recorded == digest
     try:
-        stats = json.loads((folder / STATS_FILE).read_text(encoding="utf-8"))
-        if isinstance(stats, dict) and "config_hash" in stats:
-            return stats["config_hash"] == digest
-    except (OSError, ValueError):
-        pass
-    try:
-        data = yaml.safe_load((folder / CONFIG_FILE).read_text(encoding="utf-8"))
-        return config_hash(parse_config(data)) == digest
+        return config_hash(parse_config(earlier.config)) == digest
     except Exception:  # noqa: BLE001  (an unreadable earlier config is simply another run)
         return False
 

@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reasonembed.dag import step_named
 from reasonembed.errors import UserError
 
 if TYPE_CHECKING:
@@ -27,28 +28,20 @@ if TYPE_CHECKING:
 
 def llm_step_names(pipeline: BasePipeline) -> list[str]:
     """Steps that hold a ReasonEmbedLLM (and so open the request cache and the usage ledger)."""
-    from distilabel.constants import STEP_ATTR_NAME
-
     from reasonembed.llms.base import ReasonEmbedLLM
 
     return [
         name
         for name in pipeline.dag
-        if isinstance(
-            getattr(pipeline.dag.get_step(name)[STEP_ATTR_NAME], "llm", None), ReasonEmbedLLM
-        )
+        if isinstance(getattr(step_named(pipeline, name), "llm", None), ReasonEmbedLLM)
     ]
 
 
 def paced_step_names(pipeline: BasePipeline) -> list[str]:
     """Steps that open the seed gate's SQLite file (`reasonembed.pacing`): the seed step and
     the leaf."""
-    from distilabel.constants import STEP_ATTR_NAME
-
     return [
-        name
-        for name in pipeline.dag
-        if getattr(pipeline.dag.get_step(name)[STEP_ATTR_NAME], "pacing_file", None)
+        name for name in pipeline.dag if getattr(step_named(pipeline, name), "pacing_file", None)
     ]
 
 
@@ -150,7 +143,6 @@ def check_cluster(config: FactoryConfig, ray_pipeline) -> None:
     there), the local corpora and `bright`; the driver's node has the LLM roles' API keys.
     UserError naming the node and what it lacks."""
     import ray
-    from distilabel.constants import STEP_ATTR_NAME
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     nodes = [node for node in ray.nodes() if node.get("Alive")]
@@ -158,7 +150,7 @@ def check_cluster(config: FactoryConfig, ray_pipeline) -> None:
     gpus = {node["NodeID"]: node["Resources"].get("GPU", 0) for node in nodes}
     pinned_gpus = 0
     for name in ray_pipeline.dag:
-        resources = ray_pipeline.dag.get_step(name)[STEP_ATTR_NAME].resources
+        resources = step_named(ray_pipeline, name).resources
         if not resources.gpus:
             continue
         if name in ray_pipeline.pinned_steps:

@@ -120,7 +120,7 @@ def test_engine_rejects_bad_values_by_key(tmp_path):
 def test_ray_flag_sets_the_engine(tmp_path, monkeypatch):
     seen = {}
 
-    def fake_generate(config, output, use_cache=True, overwrite=False):
+    def fake_generate(config, output, use_cache=True, overwrite=False, keep_step_outputs=False):
         seen["engine"] = config.engine
         raise SystemExit(0)
 

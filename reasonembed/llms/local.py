@@ -16,6 +16,7 @@ from pydantic import PrivateAttr
 from reasonembed.forking import DEFAULT_STEP_TORCH_THREADS, limit_torch_threads
 from reasonembed.llms.base import Completion, OnResult, ReasonEmbedLLM
 from reasonembed.llms.local_model import LOCAL_MODEL_NAME, ensure_local_model
+from reasonembed.logs import quiet_model_loading
 
 
 class LocalTransformersLLM(ReasonEmbedLLM):
@@ -47,6 +48,7 @@ class LocalTransformersLLM(ReasonEmbedLLM):
         self._tokenizer.padding_side = "left"
         if self._tokenizer.pad_token is None:
             self._tokenizer.pad_token = self._tokenizer.eos_token
+        quiet_model_loading()
         self._model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
         self._model.eval()
 

@@ -12,6 +12,12 @@ import bm25s
 import numpy as np
 import Stemmer
 
+from reasonembed.logs import quiet_third_party_loggers
+
+# bm25s sets its logger to DEBUG when imported (one line per index built, in the mining step's
+# process and under `eval`): back to WARNING, like the other libraries `logs` quiets
+quiet_third_party_loggers()
+
 
 class BM25Index:
     def __init__(self, texts: Sequence[str], k1: float = 0.9, b: float = 0.4) -> None:

@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
+from reasonembed.logs import quiet_model_loading
 from reasonembed.retrieval.cache import EmbeddingCache
 from reasonembed.retrieval.instructions import DEFAULT_QUERY_TEMPLATE, format_query
 from reasonembed.retrieval.models import model_fingerprint, resolve_dtype, resolve_model_path
@@ -130,6 +131,7 @@ class Encoder:
             self.model.to(self.dtype)
             self.model.config.dtype = self.dtype
         else:
+            quiet_model_loading()
             self.model = AutoModel.from_pretrained(
                 self.path, trust_remote_code=trust_remote_code, dtype=self.dtype
             )
