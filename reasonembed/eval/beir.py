@@ -2,7 +2,9 @@
 
     corpus.jsonl       {"_id": ..., "title": ..., "text": ...}   one document per line
     queries.jsonl      {"_id": ..., "text": ...}                  one query per line
-    qrels/<split>.tsv  query-id<TAB>corpus-id<TAB>score           header line, integer grades
+    qrels/<split>.tsv  query-id<TAB>corpus-id<TAB>score           integer grades, a header line
+
+(A first qrels line whose score is not an integer is the header, whatever its column names.)
 
 As BEIR and sentence-transformers do: a document is encoded as `(title + " " + text).strip()`;
 the split's queries are the queries its qrels judge; a document whose id equals the query's id is
@@ -38,7 +40,6 @@ from reasonembed.textio import decode_utf8
 logger = logging.getLogger(__name__)
 
 PREFIX = "beir:"
-QRELS_HEADER = ("query-id", "corpus-id", "score")
 
 
 def parse_eval_sets(spec: str) -> list[tuple[Path, str | None]]:
@@ -126,8 +127,8 @@ def read_qrels(
     for number, line in _lines(path):
         where = f"{path}: line {number}"
         fields = [field.strip() for field in line.rstrip("\r\n").split("\t")]
-        if number == 1 and tuple(field.lower() for field in fields) == QRELS_HEADER:
-            continue
+        if number == 1 and not fields[-1].lstrip("+-").isdigit():
+            continue  # the header (BEIR skips the first line, whatever it names its columns)
         if len(fields) != 3:
             raise UserError(
                 f"{where}: expected 3 tab-separated fields query-id, corpus-id, score; "

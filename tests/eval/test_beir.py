@@ -17,6 +17,10 @@ import pytest
 import pytrec_eval
 
 from reasonembed.cli import main
+from reasonembed.domains import BRIGHT_DOMAINS
+from reasonembed.errors import UserError
+from reasonembed.eval.beir import load_beir_task
+from reasonembed.eval.task import domain_instruction
 from tests.eval.beir_fixtures import (
     QUERIES,
     documents,
@@ -186,3 +190,55 @@ def test_stderr_holds_one_line_and_no_traceback(tmp_path):
     lines = [text for text in result.stderr.splitlines() if text.strip()]
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert f"test.tsv: line {line}: field 'score' 'high' is not an integer" in lines[0]
+
+
+def test_loader_joins_titles_excludes_identical_ids_and_reads_headerless_qrels(tmp_path):
+    docs = {
+        "a": ("Tides", "The Moon pulls the sea."),
+        "q1": ("", "A copy of the query."),
+        "b": ("", "x"),
+    }
+    folder = write_beir(tmp_path, "small", docs, {"q1": "Why tides?"}, {"q1": {"a": 2, "b": 0}})
+    qrels = folder / "qrels" / "test.tsv"
+    qrels.write_text("q1\ta\t2\nq1\tb\t0\n")  # no header: the first line is data
+    task = load_beir_task(folder)
+    assert task.name == "small" and task.texts[0] == "Tides The Moon pulls the sea."
+    assert task.texts[1] == "A copy of the query." and task.excluded == [["q1"]]
+    assert task.qrels.relevance.tolist() == [2, 0] and task.judged_documents() == {"a"}
+    qrels.write_text("qid\tdocid\trel\nq1\ta\t2\n")  # another header naming: still a header
+    assert load_beir_task(folder).qrels.relevance.tolist() == [2]
+
+
+def test_identical_ids_are_left_out_of_the_ranking(tmp_path):
+    docs = {"a": ("", "moon sea tides pull"), "q1": ("", "why do tides rise")}
+    folder = write_beir(tmp_path, "same", docs, {"q1": "why do tides rise"}, {"q1": {"a": 1}})
+    out = tmp_path / "out"
+    assert evaluate("--bm25", "--eval-set", f"beir:{folder}", "--output", str(out)) == 0
+    # the verbatim copy "q1" would rank first; it is removed, the other document is kept
+    assert list(read_run(out / "run.trec", "same/")["q1"]) == ["a"]
+
+
+def test_domain_instruction_from_rows_else_built_in_else_refused():
+    rows = [{"domain": "net", "prompt": "Retrieve RFC passages"}, {"domain": "biology"}]
+    assert domain_instruction("net", rows) == "Retrieve RFC passages"
+    assert domain_instruction("biology", rows) == BRIGHT_DOMAINS["biology"].retrieval_instruction
+    with pytest.raises(UserError, match="'law': no training rows"):
+        domain_instruction("law", rows)
+    rows.append({"domain": "net", "prompt": "Another prompt"})
+    with pytest.raises(UserError, match="2 different prompts"):
+        domain_instruction("net", rows)
+
+
+def test_instruction_overrides_the_domain_and_domain_needs_a_source(tmp_path, caplog):
+    folder = write_graded_set(tmp_path)
+    out = tmp_path / "out"
+    args = ["--bm25", "--eval-set", f"beir:{folder}=biology", "--output", str(out)]
+    assert evaluate(*args) == 0
+    summary = json.loads((out / "results.json").read_text())["tasks"]["mysci"]
+    assert summary["instruction"] == BRIGHT_DOMAINS["biology"].retrieval_instruction
+    assert evaluate(*args, "--instruction", "Find it") == 0
+    assert (
+        json.loads((out / "results.json").read_text())["tasks"]["mysci"]["instruction"] == "Find it"
+    )
+    assert evaluate("--bm25", "--eval-set", f"beir:{folder}", "--eval-domain", "law") == 1
+    assert "'law': no training rows" in error_records(caplog)[-1].getMessage()
