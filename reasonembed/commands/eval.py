@@ -21,7 +21,7 @@ import logging
 from pathlib import Path
 
 from reasonembed.bright import data
-from reasonembed.data_source import load_training_rows
+from reasonembed.data.data_source import load_training_rows
 from reasonembed.errors import UserError
 from reasonembed.eval.beir import load_beir_sets
 from reasonembed.eval.evaluate import (
@@ -123,8 +123,8 @@ def check_contamination(args: argparse.Namespace, tasks: list[EvalTask]) -> tupl
 
 def beir_tasks(args: argparse.Namespace) -> tuple[list[EvalTask], dict]:
     """The --eval-set folders as tasks, each with its instruction, and their setup record."""
-    if args.long:
-        raise UserError("--long applies to BRIGHT only, not to --eval-set")
+    if args.long or args.tasks not in (None, "", "all"):
+        raise UserError("--tasks and --long apply to BRIGHT only, not to --eval-set")
     if args.depth < 1:
         raise UserError(f"--depth must be >= 1, got {args.depth}")
     tasks, described = load_beir_sets(

@@ -17,7 +17,7 @@ import pytest
 import pytrec_eval
 
 from reasonembed.cli import main
-from reasonembed.domains import BRIGHT_DOMAINS
+from reasonembed.data.domains import BRIGHT_DOMAINS
 from reasonembed.errors import UserError
 from reasonembed.eval.beir import load_beir_task
 from reasonembed.eval.task import domain_instruction
@@ -242,3 +242,5 @@ def test_instruction_overrides_the_domain_and_domain_needs_a_source(tmp_path, ca
     )
     assert evaluate("--bm25", "--eval-set", f"beir:{folder}", "--eval-domain", "law") == 1
     assert "'law': no training rows" in error_records(caplog)[-1].getMessage()
+    assert evaluate("--bm25", "--eval-set", f"beir:{folder}", "--tasks", "biology") == 1
+    assert "apply to BRIGHT only" in error_records(caplog)[-1].getMessage()
