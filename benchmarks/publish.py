@@ -33,7 +33,7 @@ def write_folder(folder: Path, n_samples: int) -> None:
     memory): annotated query rows through AssembleSamples, 1,000 at a time."""
     sys.path.insert(0, str(ROOT))
     from reasonembed.config import parse_config
-    from reasonembed.factory import write_output_folder
+    from reasonembed.factory.generate import write_output_folder
     from reasonembed.steps.assembly import AssembleSamples
     from tests.support.factory_output import annotated_row, config_for
 

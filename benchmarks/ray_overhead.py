@@ -1,5 +1,5 @@
 """Ray vs local: the same small config through `generate` on this machine and on a local Ray
-cluster (`reasonembed.engine`), wall time and the overhead ratio.
+cluster (`reasonembed.factory.engine`), wall time and the overhead ratio.
 
 Both roles talk to the instant OpenAI-compatible stand-in (tests/support/standin_server.py) in a
 process of its own, and mining uses the bundled MiniLM, so what differs is the engine: distilabel
@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 import pyarrow.parquet as pq  # noqa: E402
 
 from reasonembed.config import parse_config  # noqa: E402
-from reasonembed.factory import generate  # noqa: E402
+from reasonembed.factory.generate import generate  # noqa: E402
 from tests.support.ray_cluster import RayHead  # noqa: E402
 from tests.support.standin_server import MODEL, StandinProcess  # noqa: E402
 

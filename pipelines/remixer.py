@@ -16,8 +16,8 @@ from collections import Counter
 from pathlib import Path
 
 from reasonembed.config import load_config
-from reasonembed.output_writer import iter_raw_batches, leaf_files
-from reasonembed.pipeline import LEAF_STEP, build_pipeline
+from reasonembed.factory.output_writer import iter_raw_batches, leaf_files
+from reasonembed.factory.pipeline import LEAF_STEP, build_pipeline
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "demo.yaml"
 

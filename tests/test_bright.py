@@ -19,7 +19,7 @@ from reasonembed.bright.data import (
     load_bright_gold_ids,
     load_bright_queries,
 )
-from reasonembed.domains import BRIGHT_DOMAINS
+from reasonembed.data.domains import BRIGHT_DOMAINS
 from reasonembed.eval.instructions import instructions_for
 from reasonembed.retrieval.instructions import format_query
 from tests.eval.fixtures import write_bright_fixture

@@ -15,8 +15,8 @@ import torch
 from PIL import Image
 
 from reasonembed.cli import main
+from reasonembed.data.output_folder import VALIDATION_FILE, OutputFolder
 from reasonembed.errors import UserError
-from reasonembed.output_folder import VALIDATION_FILE, OutputFolder
 from reasonembed.validation.run import default_output
 from tests.eval.fixtures import BIOLOGY_EXAMPLES, write_bright_fixture
 from tests.support.factory_output import annotated_row, write_output
@@ -195,7 +195,7 @@ def test_four_rows_scored_and_written(validated, bright, tmp_path):
 
 def test_training_is_deterministic(validated, bright):
     """Re-training one row with the same seed gives bit-identical weights and the same scores."""
-    from reasonembed.data_source import load_training_rows
+    from reasonembed.data.data_source import load_training_rows
     from reasonembed.eval.task import bright_task
     from reasonembed.retrieval.model_settings import resolve_eval_settings
     from reasonembed.train import TrainConfig, train
@@ -305,7 +305,7 @@ def test_hub_dataset_brings_its_raw_config(hub_server, tmp_path):
     doc-as-positive control is available."""
     from huggingface_hub import HfApi
 
-    from reasonembed.data_source import load_training_rows
+    from reasonembed.data.data_source import load_training_rows
     from reasonembed.validation.control import doc_as_positive_rows
     from reasonembed.validation.run import resolve_data
 

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from reasonembed.cli import main
-from reasonembed.data_source import load_training_rows
-from reasonembed.output_folder import VALIDATION_FILE, OutputFolder
+from reasonembed.data.data_source import load_training_rows
+from reasonembed.data.output_folder import VALIDATION_FILE, OutputFolder
 from tests.eval.beir_fixtures import write_beir
 from tests.eval.fixtures import BIOLOGY_DOCS, BIOLOGY_EXAMPLES
 from tests.test_validate import TOPICS, TRAIN_ARGS, write_generated

@@ -9,7 +9,7 @@
   (FlagEmbedding/evaluation/bright/prompts.py). The short wording is also ReasonEmbed's
   training instruction of each BRIGHT domain (the `prompt` of its published data; its authors
   evaluate with it in the `Instruct: {instruction}\\nQuery: {query}` format), so
-  `reasonembed.domains.BRIGHT_DOMAINS` takes its `retrieval_instruction` from here.
+  `reasonembed.data.domains.BRIGHT_DOMAINS` takes its `retrieval_instruction` from here.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`reasonembed cache CONFIG|DIR [--prune KIND ...] [--before DATE] [--dry-run] [--json]`: what is
-in a cache_dir and how big (`reasonembed.cache_inventory`), and reclaiming space
-(`reasonembed.cache_prune`: holds the cache lock, so nothing a running run holds is removed)."""
+in a cache_dir and how big (`reasonembed.factory.cache_inventory`), and reclaiming space
+(`reasonembed.factory.cache_prune`: holds the cache lock, so nothing a running run holds is removed)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from reasonembed.cache_inventory import format_listing, inventory, looks_like_cache
-from reasonembed.cache_lock import read_holder
-from reasonembed.cache_prune import PRUNE_KINDS, format_result, prune
 from reasonembed.config import FactoryConfig, load_config, parse_config
+from reasonembed.data.output_folder import OutputFolder
 from reasonembed.errors import UserError
-from reasonembed.output_folder import OutputFolder
+from reasonembed.factory.cache_inventory import format_listing, inventory, looks_like_cache
+from reasonembed.factory.cache_lock import read_holder
+from reasonembed.factory.cache_prune import PRUNE_KINDS, format_result, prune
 
 EXAMPLES = (
     """examples:

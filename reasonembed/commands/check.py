@@ -1,4 +1,4 @@
-"""`reasonembed check CONFIG`: checks before any paid request (`reasonembed.config_check`).
+"""`reasonembed check CONFIG`: checks before any paid request (`reasonembed.factory.check`).
 
 The last line is the verdict: `check passed, N warning(s)`; `check passed with --offline, NOT
 verified: ...` (exit 0, naming each server, role and model left unverified); or
@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from reasonembed.config import load_config
-from reasonembed.config_check import CheckReport, check
+from reasonembed.factory.check import CheckReport, check
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reasonembed.pipeline import build_pipeline
+    from reasonembed.factory.pipeline import build_pipeline
 
     pipeline = build_pipeline(load_config(args.config))
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)

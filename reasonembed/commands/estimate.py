@@ -1,4 +1,4 @@
-"""`reasonembed estimate CONFIG`: projected LLM calls, tokens and cost (`reasonembed.estimate`)."""
+"""`reasonembed estimate CONFIG`: projected LLM calls, tokens and cost (`reasonembed.factory.estimate`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from reasonembed.config import load_config
-from reasonembed.estimate import ASSUMED_DOCUMENT_CHARS, estimate, format_table
+from reasonembed.factory.estimate import ASSUMED_DOCUMENT_CHARS, estimate, format_table
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    from reasonembed.preflight import preflight  # corpora decoded; no key or server needed
+    from reasonembed.factory.preflight import preflight  # corpora decoded; no key or server needed
 
     preflight(config, None, overwrite=False, probe_servers=False, check_keys=False)
     result = estimate(

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from reasonembed.config import load_config
-from reasonembed.factory import generate
+from reasonembed.factory.generate import generate
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

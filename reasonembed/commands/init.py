@@ -16,8 +16,8 @@ import os
 from pathlib import Path
 
 from reasonembed.config.template import corpus_fields, default_domain, render_config
+from reasonembed.data.output import write_text
 from reasonembed.errors import UserError
-from reasonembed.output import write_text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

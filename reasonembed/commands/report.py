@@ -9,8 +9,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from reasonembed.data.output_folder import OutputFolder
 from reasonembed.interrupts import sigterm_as_interrupt, with_message
-from reasonembed.output_folder import OutputFolder
 from reasonembed.quality.browse import BROWSER_FILE, DEFAULT_BROWSE_LIMIT
 from reasonembed.quality.report import PLOT_FILES, write_report
 

@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from reasonembed.corpus import CorpusSource
+from reasonembed.data.corpus import CorpusSource
 from reasonembed.quality.triviality import DEFAULT_POSITIVE_SCORE
 
 DEFAULT_CACHE_DIR = ".cache/reasonembed"
@@ -245,7 +245,7 @@ class DomainFilterConfig(_Strict):
 
 
 class EngineConfig(_Strict):
-    """Where the pipeline runs (`reasonembed.engine`); not part of the config hash: the same
+    """Where the pipeline runs (`reasonembed.factory.engine`); not part of the config hash: the same
     config gives the same samples on either engine.
 
     kind: `local` (distilabel's Pipeline: one process per step replica on this machine) or `ray`
@@ -254,7 +254,7 @@ class EngineConfig(_Strict):
         None: the cluster in RAY_ADDRESS, else the one `ray start` started on this machine, else
         a new local Ray instance.
     replicas: step name -> replicas (e.g. `{annotate_relevance: 8}`; the steps of
-        `reasonembed.pipeline`); gpus_per_replica: step name -> whole GPUs per replica (distilabel's
+        `reasonembed.factory.pipeline`); gpus_per_replica: step name -> whole GPUs per replica (distilabel's
         `StepResources` takes whole GPUs).
     """
 

@@ -29,7 +29,7 @@ from reasonembed.config.blocks import (
     _Strict,
 )
 from reasonembed.config.errors import describe
-from reasonembed.domains import Domain, DomainRegistry
+from reasonembed.data.domains import Domain, DomainRegistry
 from reasonembed.errors import UserError
 from reasonembed.quality.filters import TrivialityConfig
 
@@ -94,7 +94,7 @@ class FactoryConfig(_Strict):
 
 def load_config(path: str | Path) -> FactoryConfig:
     """Read, validate and check the files a config names; UserError (one line) on any problem."""
-    from reasonembed.textio import read_utf8
+    from reasonembed.data.textio import read_utf8
 
     path = Path(path)
     text = read_utf8(path, "config")
@@ -122,7 +122,7 @@ def parse_config(data: object, where: str = "config", text: str | None = None) -
 
 def check_paths(config: FactoryConfig, where: str = "config") -> None:
     """UserError when a file or folder the config names does not exist (corpora are checked
-    by `reasonembed.preflight`, which also decodes them)."""
+    by `reasonembed.factory.preflight`, which also decodes them)."""
     for index, name in enumerate(config.seeds.exclude_ids_files):
         if not Path(name).expanduser().is_file():
             raise UserError(f"{where}: seeds.exclude_ids_files[{index}]: {name}: no such file")

@@ -17,8 +17,8 @@ from string import Template
 import yaml
 
 from reasonembed.config import parse_config
-from reasonembed.corpus import corpus_columns
-from reasonembed.domains import BRIGHT_DOMAINS
+from reasonembed.data.corpus import corpus_columns
+from reasonembed.data.domains import BRIGHT_DOMAINS
 from reasonembed.errors import UserError
 
 ID_COLUMNS = ("doc_id", "id", "_id", "docid", "document_id", "doc_key", "uid", "key")

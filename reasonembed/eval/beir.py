@@ -32,10 +32,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from reasonembed.data.textio import decode_utf8
 from reasonembed.errors import UserError
 from reasonembed.eval.metrics import Qrels
 from reasonembed.eval.task import EvalTask, domain_instruction
-from reasonembed.textio import decode_utf8
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ Two checks per task:
 - documents: training positives/negatives equal to a test gold document (judged relevant,
   grade >= 1) by normalised text (`textnorm`).
 
-Training data is read by the project's one loader, `reasonembed.data_source.load_training_rows`
+Training data is read by the project's one loader, `reasonembed.data.data_source.load_training_rows`
 (a `reasonembed generate` output folder, a folder or file of reasonembed-format jsonl/parquet,
 or a Hub dataset `org/name[@revision]`); `TrainingData.from_rows` also takes rows built in
 memory (e.g. the doc-as-positive control of `reasonembed validate`).
@@ -19,10 +19,10 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from reasonembed.data_source import load_training_rows
+from reasonembed.data.data_source import load_training_rows
+from reasonembed.data.textnorm import normalized_text_hash
 from reasonembed.eval.task import EvalTask
 from reasonembed.quality.decontamination import QueryDecontaminator
-from reasonembed.textnorm import normalized_text_hash
 
 logger = logging.getLogger(__name__)
 

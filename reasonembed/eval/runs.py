@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from reasonembed.bright.data import NOT_AVAILABLE
+from reasonembed.data.textio import read_utf8
 from reasonembed.errors import UserError
-from reasonembed.textio import read_utf8
 
 logger = logging.getLogger(__name__)
 

@@ -76,7 +76,7 @@ def domain_instruction(domain: str, rows: list[dict] | None = None) -> str:
             f"domain {domain!r}: its training rows carry {len(prompts)} different prompts; "
             "pass --instruction TEXT"
         )
-    from reasonembed.domains import BRIGHT_DOMAINS
+    from reasonembed.data.domains import BRIGHT_DOMAINS
 
     if domain in BRIGHT_DOMAINS:
         return BRIGHT_DOMAINS[domain].retrieval_instruction

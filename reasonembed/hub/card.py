@@ -13,7 +13,7 @@ from pathlib import Path
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from reasonembed.bright.data import HUB_REPO
-from reasonembed.domains import BRIGHT_DOMAINS
+from reasonembed.data.domains import BRIGHT_DOMAINS
 from reasonembed.hub.layout import ReleaseLayout
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "datacards" / "remixer_dataset.md.j2"

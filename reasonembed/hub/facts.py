@@ -12,12 +12,12 @@
     triviality / decontamination   {column: {"rows", "mean"}} numeric columns of raw;
                                    {column: {"rows_flagged"}} for text columns (a match id);
                                    decontamination is empty when the run did not check BRIGHT
-    run            from stats.json (reasonembed.stats.RunStats): funnel, drops, quarantined,
+    run            from stats.json (reasonembed.data.stats.RunStats): funnel, drops, quarantined,
                    candidate_drops, decontamination {performed, bright}
     validation     rows of validation/validation.json when present
     validation_on  what it evaluated on ('BRIGHT', or the user's BEIR-format sets)
 
-The folder is read through reasonembed.output_folder.OutputFolder: parquet one record batch of
+The folder is read through reasonembed.data.output_folder.OutputFolder: parquet one record batch of
 the needed columns at a time, JSONL counted line by line.
 """
 
@@ -32,8 +32,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from reasonembed.data.output_folder import RAW, VALIDATION_FILE, OutputFolder, count_rows
 from reasonembed.hub.layout import ReleaseLayout
-from reasonembed.output_folder import RAW, VALIDATION_FILE, OutputFolder, count_rows
 
 log = logging.getLogger(__name__)
 

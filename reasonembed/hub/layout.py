@@ -1,6 +1,6 @@
 """Which files of a `reasonembed generate` output folder a release holds, and where.
 
-The repository tree mirrors the output folder (read through reasonembed.output_folder), so
+The repository tree mirrors the output folder (read through reasonembed.data.output_folder), so
 every config keeps the format the factory wrote:
 
     raw/train-*.parquet  sentence-transformers/train-*.parquet   (parquet shards)
@@ -20,9 +20,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from reasonembed import records
-from reasonembed.errors import UserError
-from reasonembed.output_folder import (
+from reasonembed.data import records
+from reasonembed.data.output_folder import (
     EXTENSIONS,
     METADATA_FILES,
     REPORT_DIR,
@@ -30,6 +29,7 @@ from reasonembed.output_folder import (
     OutputFolder,
     config_glob,
 )
+from reasonembed.errors import UserError
 
 log = logging.getLogger(__name__)
 

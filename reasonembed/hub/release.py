@@ -41,13 +41,13 @@ from pathlib import Path
 from huggingface_hub import CommitOperationAdd, HfApi, get_token
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalTokenNotFoundError
 
+from reasonembed.data.staging import staged_folder
 from reasonembed.errors import UserError
 from reasonembed.hub import card as cards
 from reasonembed.hub import facts as facts_module
 from reasonembed.hub import layout as layouts
 from reasonembed.hub.commit import REPO_TYPE, PublishProgress, reason, release_commit
 from reasonembed.interrupts import with_message
-from reasonembed.staging import staged_folder
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ The output stays consistent: a query any of whose rows was deferred is left out 
 sample with a part of its candidates judged: steps/assembly.py marks it "deferred"), and deferred
 rows are not reported as rejections (they are work for the next run). A run that deferred
 anything must not be replayed from distilabel's step cache, which would return the deferred rows
-again: `reasonembed.run_state` keeps that fact next to the caches.
+again: `reasonembed.factory.run_state` keeps that fact next to the caches.
 """
 
 from __future__ import annotations

@@ -13,10 +13,10 @@ from typing import Any, ClassVar
 
 from pydantic import PrivateAttr
 
-from reasonembed.forking import DEFAULT_STEP_TORCH_THREADS, limit_torch_threads
 from reasonembed.llms.base import Completion, OnResult, ReasonEmbedLLM
 from reasonembed.llms.local_model import LOCAL_MODEL_NAME, ensure_local_model
 from reasonembed.logs import quiet_model_loading
+from reasonembed.retrieval.forking import DEFAULT_STEP_TORCH_THREADS, limit_torch_threads
 
 
 class LocalTransformersLLM(ReasonEmbedLLM):

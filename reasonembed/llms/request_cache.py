@@ -21,8 +21,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+from reasonembed.data.textnorm import stable_hash
 from reasonembed.llms.sqlite_file import SQLiteFile
-from reasonembed.textnorm import stable_hash
 
 
 def request_cache_path(cache_dir: str | Path) -> Path:

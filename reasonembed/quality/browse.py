@@ -40,7 +40,7 @@ click). Example: `index.html#domain=biology&q=heap&open=0a1b2c3d4e5f6a7b`.
 Three modules: this one (the page: summary tables, the browse.html template filled in, the entry
 point), reasonembed.quality.browse_sample (which queries are shown) and
 reasonembed.quality.browse_items (their data); the folder's files are found through
-reasonembed.output_folder.OutputFolder.
+reasonembed.data.output_folder.OutputFolder.
 """
 
 from __future__ import annotations
@@ -54,9 +54,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from reasonembed.data.output import write_text
+from reasonembed.data.output_folder import OutputFolder
 from reasonembed.errors import UserError
-from reasonembed.output import write_text
-from reasonembed.output_folder import OutputFolder
 from reasonembed.quality import triviality as tv
 from reasonembed.quality.browse_items import read_items
 from reasonembed.quality.browse_sample import choose, quarantine_file

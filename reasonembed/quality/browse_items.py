@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from reasonembed.output_folder import OutputFolder
-from reasonembed.output_writer import drop_key
+from reasonembed.data.output_folder import OutputFolder
+from reasonembed.factory.output_writer import drop_key
 from reasonembed.quality import triviality as tv
 from reasonembed.quality.browse_sample import (
     ANNOTATION_STAGE,

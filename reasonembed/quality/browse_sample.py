@@ -21,9 +21,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from reasonembed.data.output_folder import OutputFolder
+from reasonembed.data.textnorm import stable_hash
 from reasonembed.errors import UserError
-from reasonembed.output_folder import OutputFolder
-from reasonembed.textnorm import stable_hash
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def _offer_raw(folder: OutputFolder, sampler: _Sampler) -> None:
         path, missing = lacking
         raise UserError(
             f"{path}: no column {missing[0]!r}; expected a `raw` shard written by "
-            "`reasonembed generate` (see reasonembed/records.py)"
+            "`reasonembed generate` (see reasonembed/data/records.py)"
         )
     for shard_index, path in enumerate(folder.raw_files()):
         wanted = [

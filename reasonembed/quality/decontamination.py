@@ -47,7 +47,7 @@ from datasketch import MinHash, MinHashLSH
 from datasketch.hashfunc import sha1_hash32
 from tqdm.auto import tqdm
 
-from reasonembed.textnorm import normalize_text
+from reasonembed.data.textnorm import normalize_text
 
 logger = logging.getLogger(__name__)
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reasonembed.data.textnorm import normalized_text_hash
 from reasonembed.quality import triviality as tv
 from reasonembed.quality.decontamination import (
     DECONTAMINATION_BRIGHT_GOLD_CANDIDATES,
@@ -42,7 +43,6 @@ from reasonembed.quality.decontamination import (
     QueryDecontaminator,
     match_columns,
 )
-from reasonembed.textnorm import normalized_text_hash
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ plus the triviality_* and decontamination_* columns) and DIR/stats.json; writes 
     domains.png              samples per domain
     funnel.png               rows kept at each stage, seeds to samples, and drops by reason
 
-Reads the folder through `reasonembed.output_folder.OutputFolder`: stats.json as `RunStats` (the
+Reads the folder through `reasonembed.data.output_folder.OutputFolder`: stats.json as `RunStats` (the
 funnel with its drops by reason, the quality section), and DIR/raw/*.parquet streamed a batch at
 a time, only the columns the plots need (never the texts): memory is bounded by the batch and a
 few numbers per sample.
@@ -30,9 +30,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow.compute as pc
 
-from reasonembed.diskspace import folder_bytes
+from reasonembed.data.diskspace import folder_bytes
+from reasonembed.data.output_folder import OutputFolder
+from reasonembed.data.staging import staged_folder
+from reasonembed.data.stats import RunStats
 from reasonembed.errors import UserError
-from reasonembed.output_folder import OutputFolder
 from reasonembed.quality.browse import DEFAULT_BROWSE_LIMIT, write_browser
 from reasonembed.quality.report_plots import (
     TRIVIALITY_PANELS,
@@ -42,8 +44,6 @@ from reasonembed.quality.report_plots import (
     plot_relevance_scores,
     plot_triviality,
 )
-from reasonembed.staging import staged_folder
-from reasonembed.stats import RunStats
 
 REPORT_FILE = "report.md"
 PLOT_FILES = (
@@ -198,7 +198,7 @@ def write_report(
     folder; returns the report's path.
 
     The report folder is built beside its place and renamed in as a whole
-    (`reasonembed.staging`): a full disk (one `DiskFull` line), Ctrl-C or SIGTERM leaves the
+    (`reasonembed.data.staging`): a full disk (one `DiskFull` line), Ctrl-C or SIGTERM leaves the
     previous report as it was and nothing staged. An existing `output` that is not a report
     folder (no report.md) is refused rather than replaced."""
     folder = OutputFolder(folder).require_folder()

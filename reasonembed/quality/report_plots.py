@@ -13,8 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
+from reasonembed.data.stats import RunStats  # noqa: E402
 from reasonembed.quality import triviality as tv  # noqa: E402
-from reasonembed.stats import RunStats  # noqa: E402
 
 if TYPE_CHECKING:
     from reasonembed.quality.report import ReportData

@@ -140,7 +140,7 @@ def summarize_raw(
     numbers per sample, never the candidates' texts)."""
     import pyarrow.parquet as pq
 
-    from reasonembed.records import raw_schema
+    from reasonembed.data.records import raw_schema
 
     wanted = {
         "domain",

@@ -38,8 +38,8 @@ from difflib import SequenceMatcher
 import numpy as np
 import pyarrow as pa
 
+from reasonembed.data.textnorm import normalized_text_hash
 from reasonembed.quality.decontamination import words
-from reasonembed.textnorm import normalized_text_hash
 
 SOURCE_NGRAM = 5
 DEFAULT_POSITIVE_SCORE = 3  # relevance_score >= 3 is a positive, 1-2 a negative (the paper)

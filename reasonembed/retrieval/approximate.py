@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from reasonembed.data.textnorm import stable_hash
 from reasonembed.retrieval.cache import atomic_file
 from reasonembed.retrieval.sharded import ShardedIndex
-from reasonembed.textnorm import stable_hash
 
 APPROXIMATE_KINDS = ("ivf", "hnsw")
 

@@ -28,11 +28,11 @@ from typing import Any
 
 import numpy as np
 
+from reasonembed.data.textnorm import text_hash
 from reasonembed.retrieval.approximate import ApproximateIndex, recall_at_k
 from reasonembed.retrieval.cache import EmbeddingCache
 from reasonembed.retrieval.corpus_store import CorpusStore
 from reasonembed.retrieval.sharded import ShardedIndex, encode_corpus
-from reasonembed.textnorm import text_hash
 
 RECALL_K = 100
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from reasonembed.data.textnorm import normalized_text_hash, stable_hash, text_hash
 from reasonembed.retrieval.cache import docs_key
-from reasonembed.textnorm import normalized_text_hash, stable_hash, text_hash
 
 STORE_SCHEMA = pa.schema([("doc_id", pa.large_string()), ("text", pa.large_string())])
 WRITE_BATCH = 8192  # documents per Arrow record batch

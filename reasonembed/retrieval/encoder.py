@@ -18,12 +18,12 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
+from reasonembed.data.textnorm import text_hash
 from reasonembed.logs import quiet_model_loading
 from reasonembed.retrieval.cache import EmbeddingCache
 from reasonembed.retrieval.instructions import DEFAULT_QUERY_TEMPLATE, format_query
 from reasonembed.retrieval.models import model_fingerprint, resolve_dtype, resolve_model_path
 from reasonembed.retrieval.pooling import POOLING_MODES, pool
-from reasonembed.textnorm import text_hash
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from distilabel.steps import StepInput
 from pydantic import Field
 
 from reasonembed.config import AnnotationConfig
-from reasonembed.records import USAGE_FIELDS
+from reasonembed.data.records import USAGE_FIELDS
 from reasonembed.steps.llm_task import REJECTION_COLUMNS, is_rejected
 from reasonembed.steps.queries import _DomainAware
 
@@ -82,7 +82,7 @@ class AnnotateRelevance(_DomainAware):
     or "deferred": no answer this run). The query row gets `annotator_model` and the summed
     `annotation_*` accounting columns.
 
-    `annotation`: the config's block, its `score_mode` as `reasonembed.pipeline` resolves "auto"
+    `annotation`: the config's block, its `score_mode` as `reasonembed.factory.pipeline` resolves "auto"
     for the annotator's backend (a step given "auto" parses the tag).
     """
 

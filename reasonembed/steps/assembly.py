@@ -7,7 +7,7 @@ counted or removed, score >= `quality.min_positive_score` positive (FactoryConfi
 `annotation.positive_threshold`), the rest negative, metrics filled).
 
 Every input row yields exactly one record (LEAF_COLUMNS), whatever happened to it, so the output
-folder writer (`reasonembed.output_writer`) can count the whole funnel from this step alone:
+folder writer (`reasonembed.factory.output_writer`) can count the whole funnel from this step alone:
 
     status     "kept"      a sample of the dataset
                "dropped"   assembled, then dropped by a filter (reason in its rejection entry)
@@ -21,7 +21,7 @@ folder writer (`reasonembed.output_writer`) can count the whole funnel from this
                the query's own rejection
 
 With `pacing_file`, each batch's records are counted in the back-pressure gate that the seed
-step waits on (`reasonembed.pacing`).
+step waits on (`reasonembed.steps.seed_gate`).
 
 Nested data travels as JSON text so the leaf's parquet schema is the same in every batch
 (distilabel's write buffer infers a schema per 50 rows and cannot reconcile a column that is
@@ -36,15 +36,15 @@ from distilabel.typing import StepOutput
 from pydantic import Field, PrivateAttr
 
 from reasonembed import __version__
+from reasonembed.data.records import USAGE_FIELDS, USAGE_STAGES
+from reasonembed.data.textnorm import stable_hash
 from reasonembed.llms.budget import DEFERRED_KIND
-from reasonembed.pacing import SeedGate
 from reasonembed.quality import triviality as tv
 from reasonembed.quality.decontamination import DECONTAMINATION_COLUMNS
 from reasonembed.quality.filters import TrivialityConfig, filter_sample
-from reasonembed.records import USAGE_FIELDS, USAGE_STAGES
 from reasonembed.steps.llm_task import is_rejected
+from reasonembed.steps.seed_gate import SeedGate
 from reasonembed.steps.seeds import UNSIGNED_FIELDS
-from reasonembed.textnorm import stable_hash
 
 # query-level quality columns written by the query filter and the mining step
 QUERY_QUALITY_COLUMNS = (

@@ -18,8 +18,8 @@ from distilabel.steps.tasks import Task
 from distilabel.typing import StepOutput
 from pydantic import Field, model_validator
 
+from reasonembed.data.records import USAGE_FIELDS
 from reasonembed.prompts import PromptTemplate, get_template
-from reasonembed.records import USAGE_FIELDS
 
 REJECTION_COLUMNS = ("rejected_stage", "rejected_kind", "rejected_reason")
 

@@ -34,14 +34,14 @@ from distilabel.typing import StepOutput
 from pydantic import Field, PrivateAttr
 
 from reasonembed.config import DomainRun, MiningConfig
-from reasonembed.corpus import iter_documents
-from reasonembed.forking import DEFAULT_STEP_TORCH_THREADS, limit_torch_threads
+from reasonembed.data.corpus import iter_documents
 from reasonembed.logs import quiet_third_party_loggers
 from reasonembed.quality import triviality as tv
 from reasonembed.quality.filters import TrivialityConfig
 from reasonembed.retrieval.cache import EmbeddingCache
 from reasonembed.retrieval.corpus_index import RECALL_K, CorpusIndex
 from reasonembed.retrieval.corpus_store import text_key
+from reasonembed.retrieval.forking import DEFAULT_STEP_TORCH_THREADS, limit_torch_threads
 from reasonembed.steps.llm_task import REJECTION_COLUMNS, is_rejected, reject
 
 RECALL_COLUMN = "mining_index_recall_at_100"

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import Field, PrivateAttr
 
 from reasonembed.config import QueryGenerationConfig
-from reasonembed.domains import Domain, DomainRegistry
+from reasonembed.data.domains import Domain, DomainRegistry
 from reasonembed.steps.llm_task import REJECTION_COLUMNS, ReMixerLLMTask
 
 PASSAGE_REFERENCE = re.compile(

@@ -7,7 +7,7 @@ sample of `max_seeds` (documents sorted by doc_id first, so the same seed gives 
 whatever the file order). Output rows: `source_doc_id`, `source_text`, `domain`.
 
 With `pacing_file`, the step waits before each batch until at most `seeds_in_flight` seeds are
-inside the pipeline (`reasonembed.pacing`: memory bounded by batch sizes, not by the dataset).
+inside the pipeline (`reasonembed.steps.seed_gate`: memory bounded by batch sizes, not by the dataset).
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from pydantic import Field
 
 from reasonembed.bright.data import BRIGHT_TASKS, load_bright_gold_ids
 from reasonembed.config import DomainRun, SeedConfig
-from reasonembed.corpus import Corpus, load_corpus
+from reasonembed.data.corpus import Corpus, load_corpus
+from reasonembed.data.textnorm import normalized_text_hash
 from reasonembed.errors import UserError
-from reasonembed.pacing import SeedGate
-from reasonembed.textnorm import normalized_text_hash
+from reasonembed.steps.seed_gate import SeedGate
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class SelectSeeds(GeneratorStep):
     generate` selects them while validating the corpora, before any LLM call, and passes them
     here rather than reading every corpus again); None: select them here.
     `pacing_file`, `seeds_in_flight`: the back-pressure gate shared with the leaf step
-    (`reasonembed.pacing`); None: no gate.
+    (`reasonembed.steps.seed_gate`); None: no gate.
     """
 
     domain_runs: list[DomainRun]

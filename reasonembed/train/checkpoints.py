@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from reasonembed.diskspace import reporting_disk_full
+from reasonembed.data.diskspace import reporting_disk_full
 from reasonembed.errors import UserError
 from reasonembed.interrupts import sigterm_as_interrupt, with_message
 

@@ -39,7 +39,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from reasonembed.data_source import load_training_rows
+from reasonembed.data.data_source import load_training_rows
 from reasonembed.retrieval.encoder import Encoder
 from reasonembed.retrieval.model_settings import write_model_settings
 from reasonembed.train.checkpoints import (

@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from reasonembed.output_folder import OutputFolder
+from reasonembed.data.output_folder import OutputFolder
 
 logger = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from reasonembed.data.output import write_json, write_text
+from reasonembed.data.output_folder import VALIDATION_FILE
 from reasonembed.eval.report import render_text
-from reasonembed.output import write_json, write_text
-from reasonembed.output_folder import VALIDATION_FILE
 from reasonembed.validation import BASE, CONTROL, INFONCE, MEAN_COLUMN, RI_INFONCE
 
 MARKDOWN_FILE = "validation.md"

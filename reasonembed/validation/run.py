@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reasonembed.bright import data as bright_data
-from reasonembed.data_source import download_hub_dataset, is_repo_id, load_training_rows
+from reasonembed.data.data_source import download_hub_dataset, is_repo_id, load_training_rows
+from reasonembed.data.output_folder import RAW, OutputFolder, config_glob
 from reasonembed.errors import UserError
-from reasonembed.output_folder import RAW, OutputFolder, config_glob
 from reasonembed.retrieval.model_settings import AUTO
 from reasonembed.validation import BASE, CONTROL, INFONCE, MEAN_COLUMN, RI_INFONCE, ROW_NAMES
 from reasonembed.validation.control import Control, doc_as_positive_rows

@@ -16,10 +16,10 @@ import pytest
 
 from reasonembed.cli import main
 from reasonembed.config import parse_config
-from reasonembed.diskspace import folder_bytes
-from reasonembed.factory import generate
+from reasonembed.data.diskspace import folder_bytes
+from reasonembed.factory.generate import generate
+from reasonembed.factory.pipeline import pipeline_name
 from reasonembed.llms.request_cache import RequestCache
-from reasonembed.pipeline import pipeline_name
 from reasonembed.retrieval.cache import EmbeddingCache
 from reasonembed.retrieval.models import model_fingerprint
 from tests.support.cache_holder import holding_process

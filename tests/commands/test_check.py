@@ -18,7 +18,7 @@ import yaml
 
 from reasonembed.cli import main
 from reasonembed.config import load_config
-from reasonembed.config_check import build_steps
+from reasonembed.factory.check import build_steps
 from tests.support.factory_inputs import tiny_config, write_corpus
 from tests.support.standin_server import StandinServer
 

@@ -24,9 +24,9 @@ from reasonembed.config import (
     SeedConfig,
     load_config,
 )
-from reasonembed.corpus import CorpusSource
-from reasonembed.domains import Domain
-from reasonembed.stats import RunStats
+from reasonembed.data.corpus import CorpusSource
+from reasonembed.data.domains import Domain
+from reasonembed.data.stats import RunStats
 from tests.support.standin_server import StandinServer
 
 TOPICS = "congestion window, retransmission timer, sequence number, routing table, checksum".split(

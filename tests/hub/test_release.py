@@ -15,10 +15,10 @@ import pytest
 from huggingface_hub import HfApi, snapshot_download
 
 from reasonembed.cli import main
+from reasonembed.data.output_folder import OutputFolder, config_glob
+from reasonembed.data.records import CONFIG_FILE, PIPELINE_FILE, QUARANTINE_FILE, STATS_FILE
 from reasonembed.errors import UserError
 from reasonembed.hub.release import publish
-from reasonembed.output_folder import OutputFolder, config_glob
-from reasonembed.records import CONFIG_FILE, PIPELINE_FILE, QUARANTINE_FILE, STATS_FILE
 from tests.support.factory_output import write_output
 
 REPO = "org/remixer-test"

@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 
 from reasonembed.config import QueryGenerationConfig, parse_config
-from reasonembed.llms import build_llm
-from reasonembed.llms.budget import Budget
-from reasonembed.llms.usage import begin_run, usage_report
-from reasonembed.run_state import (
+from reasonembed.factory.run_state import (
     clear_partial,
     finish_llm_run,
     is_partial,
     mark_partial,
     start_llm_run,
 )
+from reasonembed.llms import build_llm
+from reasonembed.llms.budget import Budget
+from reasonembed.llms.usage import begin_run, usage_report
 from reasonembed.steps.queries import GenerateReasoningQueries
 from tests.support.llms import ScriptedLLM
 
@@ -139,8 +139,8 @@ def _annotated_row(source_doc_id: str, statuses: list[str]) -> dict:
 
 def _write(tmp_path, rows):
     """The rows through the real assembly step and output writer: FunnelCounts."""
-    from reasonembed.domains import DomainRegistry
-    from reasonembed.output_writer import OutputWriter
+    from reasonembed.data.domains import DomainRegistry
+    from reasonembed.factory.output_writer import OutputWriter
     from reasonembed.steps.assembly import AssembleSamples
 
     step = AssembleSamples(name="assemble")

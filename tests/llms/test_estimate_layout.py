@@ -10,7 +10,7 @@ import yaml
 
 from reasonembed.cli import main
 from reasonembed.config import load_config, parse_config
-from reasonembed.estimate import estimate, expected_words, format_table
+from reasonembed.factory.estimate import estimate, expected_words, format_table
 from reasonembed.llms.prompt_layout import (
     annotation_prefix_report,
     chars_per_token_counter,

@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from reasonembed.config import parse_config
+from reasonembed.factory.run_state import start_llm_run, step_cache_folder
 from reasonembed.llms.usage import usage_report
-from reasonembed.run_state import start_llm_run, step_cache_folder
 from tests.support.factory_inputs import tiny_config, write_corpus
 from tests.support.fault_proxy import FaultProxy
 

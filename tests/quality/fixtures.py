@@ -9,9 +9,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from reasonembed.output_folder import OutputFolder
+from reasonembed.data.output_folder import OutputFolder
+from reasonembed.data.records import RAW_SCHEMA
 from reasonembed.quality.filters import QUALITY_FIELDS
-from reasonembed.records import RAW_SCHEMA
 
 SOURCE = (
     "Photosynthesis converts light energy into chemical energy stored in glucose. The light "

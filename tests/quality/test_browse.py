@@ -17,11 +17,11 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from reasonembed.data.output_folder import OutputFolder
+from reasonembed.data.records import QUARANTINE_SCHEMA
 from reasonembed.errors import UserError
-from reasonembed.output_folder import OutputFolder
 from reasonembed.quality.browse import BROWSER_FILE, write_browser
 from reasonembed.quality.browse_items import copied_spans
-from reasonembed.records import QUARANTINE_SCHEMA
 from tests.quality.fixtures import (
     OTHER_TEXTS,
     RAW_QUALITY_SCHEMA,

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from reasonembed.cli import main
+from reasonembed.data.output_folder import OutputFolder
 from reasonembed.errors import UserError
-from reasonembed.output_folder import OutputFolder
 from reasonembed.quality.browse import BROWSER_FILE
 from reasonembed.quality.report import PLOT_FILES, write_report
 from tests.support.factory_output import write_output

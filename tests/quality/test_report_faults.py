@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from reasonembed.cli import main
+from reasonembed.data.output_folder import OutputFolder
 from reasonembed.errors import UserError
-from reasonembed.output_folder import OutputFolder
 from reasonembed.quality import report as report_module
 from reasonembed.quality.report import write_report
 from tests.support.factory_output import write_output

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from reasonembed.config import DomainRun, MiningConfig
-from reasonembed.corpus import CorpusSource
+from reasonembed.data.corpus import CorpusSource
 from reasonembed.quality.filters import TrivialityConfig
 from reasonembed.retrieval.index import DenseIndex
 from reasonembed.steps.mining import RECALL_COLUMN, MineCandidates

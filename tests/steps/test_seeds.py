@@ -2,7 +2,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from reasonembed.config import DomainRun, SeedConfig
-from reasonembed.corpus import CorpusSource, load_corpus
+from reasonembed.data.corpus import CorpusSource, load_corpus
 from reasonembed.steps.seeds import select_seeds
 from tests.support.factory_inputs import write_corpus
 

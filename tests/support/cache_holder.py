@@ -1,4 +1,4 @@
-"""A real process that holds a cache_dir's run lock (`reasonembed.cache_lock.hold_cache`) until
+"""A real process that holds a cache_dir's run lock (`reasonembed.factory.cache_lock.hold_cache`) until
 its stdin closes (then it releases it as a run does) or a signal ends it."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 HOLD = """
 import sys
-from reasonembed.cache_lock import hold_cache
+from reasonembed.factory.cache_lock import hold_cache
 with hold_cache(sys.argv[1], sys.argv[2]):
     print("held", flush=True)
     sys.stdin.read()

@@ -2,7 +2,7 @@
 
 `write_output(folder, domains={"biology": 3, "leetcode": 2}, revision=1)` builds annotated query
 rows (the annotation step's output contract), passes them through the real `AssembleSamples`
-step and `reasonembed.factory.write_output_folder` (raw, exports, quarantine, stats.json,
+step and `reasonembed.factory.generate.write_output_folder` (raw, exports, quarantine, stats.json,
 config.yaml, pipeline.yaml), then adds report/ (report.md, a PNG and a stand-in index.html) and,
 when asked, validation/. Each domain gets `count` kept samples (2 positives, N_NEGATIVES
 negatives, one quarantined judgement on the first), one sample dropped for having no negative,
@@ -19,8 +19,8 @@ from pathlib import Path
 from PIL import Image
 
 from reasonembed.config import parse_config
-from reasonembed.factory import write_output_folder
-from reasonembed.output_folder import VALIDATION_FILE, OutputFolder
+from reasonembed.data.output_folder import VALIDATION_FILE, OutputFolder
+from reasonembed.factory.generate import write_output_folder
 from reasonembed.steps.assembly import AssembleSamples
 
 N_NEGATIVES = 3

@@ -9,9 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from reasonembed.data_source import load_training_rows
+from reasonembed.data.data_source import load_training_rows
+from reasonembed.data.output_folder import OutputFolder
 from reasonembed.errors import UserError
-from reasonembed.output_folder import OutputFolder
 from tests.support.factory_output import write_output
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from reasonembed.data_source import load_training_rows
+from reasonembed.data.data_source import load_training_rows
 from reasonembed.errors import UserError
 from reasonembed.retrieval import Encoder
 from reasonembed.train import TrainConfig, train

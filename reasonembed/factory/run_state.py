@@ -1,0 +1,185 @@
+"""The state `reasonembed generate` keeps next to the caches between runs of one config.
+
+    run_id, step_cache_ok = start_llm_run(config)
+    pipeline.run(use_cache=use_cache and step_cache_ok)
+    ...  # the output writer streams the leaf records: FunnelCounts
+    llm_stats = finish_llm_run(config, run_id, counts)   # stats sections
+
+`start_llm_run` sets the run id that every step process inherits (the usage ledger and the
+budgets are per run) and says whether distilabel's step cache may be used. Not after a run that
+deferred work (budget reached, servers down): the cache would replay the deferred rows. Not after
+a run that never finished (killed, crashed): distilabel 1.5.3 writes its cached pipeline.yaml
+in place, so a SIGKILL can leave it truncated, and every later run of that pipeline then fails
+reading it (`KeyError: 'type_info'`, even with use_cache=False); a resume from its step cache
+was also seen to sit idle for minutes. So in both cases the pipeline's distilabel cache folder is
+removed here; the request cache still serves every request that completed, so nothing is paid
+twice.
+
+Two markers under `cache_dir`, per config hash: `running-{hash}.json` (written by
+`start_llm_run`, removed by `finish_llm_run`: its presence tells the next run that this one did
+not finish) and `partial-{hash}.json` (`mark_partial` / `is_partial` / `clear_partial`: the last
+run deferred work, so queries with deferred rows were left out of its output and the next run
+completes them).
+
+`finish_llm_run` records or clears the partial-run marker and returns the stats sections:
+`llm_usage` (requests, cached, retries, failed, deferred, tokens and cost per stage, per role
+and in total, for this run), `deferred` (rows, queries, reasons; `complete` False when the
+output is partial) and `annotation_prompt_layout` (prompt tokens per judgement and the share of
+them that is a prefix shared by the query's judgements, counted at 4 characters a token).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from reasonembed.config import FactoryConfig, config_hash
+from reasonembed.factory.pipeline import distilabel_cache_dir, pacing_file_of, pipeline_name
+from reasonembed.llms.base import ReasonEmbedLLM
+from reasonembed.llms.prompt_layout import annotation_prefix_report, chars_per_token_counter
+from reasonembed.llms.request_cache import RequestCache, request_cache_path
+from reasonembed.llms.usage import begin_run, usage_report
+from reasonembed.steps.annotation import AnnotateRelevance
+from reasonembed.steps.seed_gate import SeedGate
+
+logger = logging.getLogger(__name__)
+
+
+def start_llm_run(config: FactoryConfig) -> tuple[str, bool]:
+    """(run id, whether distilabel's step cache may be used). Also creates the request cache
+    and the seed gate's SQLite files: the step processes open them all at once when they load,
+    and concurrent first opens of a new file race on switching it to WAL ("database is locked",
+    seen as a failed step load in about one run in eight)."""
+    RequestCache(request_cache_path(config.cache_dir))
+    SeedGate(pacing_file_of(config))
+    run_id = begin_run()
+    marker = _running_marker(config)
+    unfinished = marker.exists()
+    partial = is_partial(config.cache_dir, config_hash(config))
+    if unfinished or partial:
+        folder = step_cache_folder(config)
+        logger.warning(
+            "the previous run of this config %s: removing distilabel's step cache %s "
+            "(finished LLM requests still come from the request cache)",
+            "did not finish" if unfinished else "deferred work",
+            folder,
+        )
+        shutil.rmtree(folder, ignore_errors=True)
+    _write_atomically(marker, json.dumps({"run_id": run_id, "pid": os.getpid()}))
+    return run_id, not unfinished and not partial
+
+
+def finish_llm_run(config: FactoryConfig, run_id: str, counts) -> dict[str, Any]:
+    """Close the run: record or clear the partial-run marker and return the stats sections
+    `llm_usage`, `deferred` and `annotation_prompt_layout`. `counts`: the output writer's
+    FunnelCounts (deferred rows and reasons, the samples measured for prefix sharing)."""
+    deferred_queries = counts.statuses.get("deferred", 0)
+    deferred = {
+        "deferred_rows": counts.deferred_rows,
+        "deferred_queries": deferred_queries,
+        "reasons": sorted(counts.deferred_reasons),
+        "complete": deferred_queries == 0,
+    }
+    digest = config_hash(config)
+    if deferred["complete"]:
+        clear_partial(config.cache_dir, digest)
+    else:
+        mark_partial(config.cache_dir, digest, deferred)
+    _running_marker(config).unlink(missing_ok=True)
+    return {
+        "llm_usage": usage_report(request_cache_path(config.cache_dir), run_id),
+        "deferred": deferred,
+        "annotation_prompt_layout": annotation_layout(config, counts.layout_samples),
+    }
+
+
+def step_cache_folder(config: FactoryConfig) -> Path:
+    """distilabel's cache folder of this config's pipeline."""
+    return distilabel_cache_dir(config) / pipeline_name(config)
+
+
+def remove_step_outputs(config: FactoryConfig) -> None:
+    """Remove distilabel's cache folder of this config's pipeline (after a complete run: its
+    outputs are in the output folder, and the request cache serves every LLM request again)."""
+    folder = step_cache_folder(config)
+    if folder.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        logger.info(
+            "removed distilabel's step outputs %s (keep them with --keep-step-outputs)", folder
+        )
+
+
+def drop_step_outputs_of_other_executions(pipeline) -> None:
+    """Keep distilabel's step cache only for an exact re-run of this pipeline.
+
+    distilabel 1.5.3 shares per-step outputs (`steps_data`) between executions whose steps
+    differ (an edited prompt template, a changed setting) and then can lose the leaf's output:
+    seen here as a run with no `assemble_samples` files after an annotation template edit. When
+    this execution is new, the shared outputs are removed; the LLM request cache still answers
+    every request that completed, so nothing is paid twice.
+    """
+    location = pipeline._cache_location
+    steps_data = Path(location["steps_data"])
+    if steps_data.exists() and not Path(location["batch_manager"]).exists():
+        logger.info("new pipeline execution: distilabel's step outputs of other executions removed")
+        shutil.rmtree(steps_data, ignore_errors=True)
+
+
+def mark_partial(cache_dir: str | Path, config_hash: str, summary: dict[str, Any]) -> None:
+    """Record that the last run of this config deferred work (atomic write)."""
+    _write_atomically(_partial_marker(cache_dir, config_hash), json.dumps(summary, sort_keys=True))
+
+
+def is_partial(cache_dir: str | Path, config_hash: str) -> bool:
+    """True when the last run of this config stopped with deferred work: run the next one
+    without distilabel's step cache (the request cache still serves every finished request)."""
+    return _partial_marker(cache_dir, config_hash).exists()
+
+
+def clear_partial(cache_dir: str | Path, config_hash: str) -> None:
+    _partial_marker(cache_dir, config_hash).unlink(missing_ok=True)
+
+
+def annotation_layout(config: FactoryConfig, samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """The prefix-sharing report of the annotation prompts of `samples` (domain, query, texts:
+    the candidates' texts), as the annotation step renders them."""
+    # a render-only step outside any pipeline: distilabel would warn that it has none
+    logging.getLogger("distilabel.step.layout").setLevel(logging.ERROR)
+    step = AnnotateRelevance(
+        name="layout",
+        llm=_RenderOnlyLLM(model="none"),
+        custom_domains=config.custom_domains,
+        annotation=config.annotation,
+    )
+    rows = [
+        {"domain": sample["domain"], "query": sample["query"], "doc_text": text}
+        for sample in samples
+        for text in sample["texts"]
+    ]
+    return annotation_prefix_report(rows, step.render, chars_per_token_counter(4.0))
+
+
+class _RenderOnlyLLM(ReasonEmbedLLM):
+    """Stands in where a step is built only to render prompts."""
+
+    def _generate(self, messages_list, settings, seed):
+        raise RuntimeError("rendering only: no LLM call")
+
+
+def _running_marker(config: FactoryConfig) -> Path:
+    return Path(config.cache_dir) / f"running-{config_hash(config)}.json"
+
+
+def _partial_marker(cache_dir: str | Path, config_hash: str) -> Path:
+    return Path(cache_dir) / f"partial-{config_hash}.json"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

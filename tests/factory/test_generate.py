@@ -1,0 +1,175 @@
+"""`reasonembed generate` end to end against a real OpenAI-compatible server on 127.0.0.1 (the
+stand-in: deterministic answers, so the funnel is exact), with real mining (MiniLM, FAISS)."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import sqlite3
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+
+from reasonembed.config import parse_config
+from reasonembed.data.stats import RunStats
+from reasonembed.errors import EmptyDataset, UserError
+from reasonembed.factory.generate import generate
+from reasonembed.factory.pipeline import pacing_file_of
+from reasonembed.factory.run_state import start_llm_run
+from reasonembed.hub.release import publish
+from reasonembed.llms.request_cache import RequestCache, request_cache_path
+from reasonembed.llms.usage import RUN_ID_ENV
+from reasonembed.quality.report import write_report
+from reasonembed.steps.seed_gate import SeedGate
+from tests.support.factory_inputs import tiny_config, write_corpus
+from tests.support.standin_server import StandinServer
+
+N_CANDIDATES = 4
+
+
+@pytest.fixture(scope="module")
+def server():
+    with StandinServer() as running:
+        yield running
+
+
+def _config(tmp_path, server, **overrides) -> dict:
+    role = {"backend": "openai", "model": "standin", "base_url": server.url, "batch_size": 8}
+    return tiny_config(
+        write_corpus(tmp_path),
+        tmp_path / "cache",
+        generator=role,
+        annotator=role,
+        mining={"search_top_k": 6, "n_candidates": N_CANDIDATES},
+        annotation={"score_mode": "tag", "max_reasks": 0},
+        **overrides,
+    )
+
+
+def test_a_run_without_any_rejection_has_the_exact_funnel(tmp_path, server):
+    output = tmp_path / "out"
+    stats = generate(parse_config(_config(tmp_path, server)), output)
+
+    funnel = {stage.stage: stage.count for stage in stats.funnel}
+    assert funnel == {
+        "corpus documents": 7,
+        "seeds": 2,  # one document too short, one the copy of another's text
+        "queries": 2,
+        "mined queries": 2,
+        "annotated queries": 2,
+        "samples": 2,
+    }
+    assert stats.drops == {
+        "seeds:drop:duplicate_text": 1,
+        "seeds:drop:too_short": 1,
+        "seeds:not_sampled:max_seeds": 3,  # 5 eligible documents, max_seeds 2
+    }
+    assert stats.candidates == stats.judgements == 2 * N_CANDIDATES
+    assert stats.quarantined.model_dump() == {"queries": 0, "judgements": 0}
+    assert pq.read_table(output / "quarantine" / "quarantine.parquet").num_rows == 0
+    raw = pq.read_table(output / "raw").to_pylist()
+    assert len(raw) == 2 and stats.samples_per_domain == {"leetcode": 2}
+    assert sum(len(sample["candidates"]) for sample in raw) == 2 * N_CANDIDATES
+    assert stats.positives_per_sample + stats.negatives_per_sample == N_CANDIDATES
+    usage = stats.llm_usage["stages"]
+    assert usage["annotation"]["requests"] == 2 * N_CANDIDATES
+    assert usage["query"]["requests"] == usage["reasoning"]["requests"] == 2
+    # the exports agree with raw, row for row
+    lines = (output / "reasonembed" / "leetcode.jsonl").read_text().splitlines()
+    assert [json.loads(line)["query"] for line in lines] == [sample["query"] for sample in raw]
+    assert RunStats.read(output) == stats
+
+    # the report and the dataset card say the same numbers as stats.json
+    write_report(output)
+    report = (output / "report" / "report.md").read_text()
+    publish(output, "org/remixer-test", "1.0.0", dry_run=True, dry_run_dir=tmp_path / "release")
+    card = (tmp_path / "release" / "README.md").read_text()
+    for stage in stats.funnel:
+        assert f"| {stage.stage} | {stage.count:,} |" in report
+        assert f"| {stage.stage} | {stage.count} |" in card
+    assert f"| {stats.samples} | 1 | {stats.judgements} |" in report
+    assert "| leetcode | 2 |" in card  # samples per domain
+
+
+def test_a_run_that_keeps_nothing_fails_naming_the_largest_drop(tmp_path, server):
+    # every query quotes "0%" of its source, and the filter drops at >= 0%
+    config = _config(tmp_path, server, quality={"max_source_copy_share": 0.0})
+    with pytest.raises(
+        EmptyDataset,
+        match=r"the largest drop is seeds -> queries \(2 of 2 lost; query_filter:drop:source_copy: 2\)",
+    ):
+        generate(parse_config(config), tmp_path / "out")
+    stats = RunStats.read(tmp_path / "out")  # written for diagnosis
+    assert stats.samples == 0
+
+    # the command a user runs: one ERROR line, last, and exit status 1 (no traceback)
+    path = tmp_path / "config.yaml"
+    path.write_text(json.dumps(config))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "reasonembed.cli",
+            "generate",
+            str(path),
+            "-o",
+            str(tmp_path / "o2"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if " ERROR " in line]
+    assert len(errors) == 1 and "no sample kept" in errors[0] and lines[-1] == errors[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_output_folder_is_refused_or_replaced_as_a_whole(tmp_path, server):
+    output = tmp_path / "out"
+    first = generate(parse_config(_config(tmp_path, server)), output)
+    assert first.samples == 2
+    (output / "reasonembed" / "stale-domain.jsonl").write_text('{"query": "old"}\n')
+    other = _config(tmp_path, server, seed=8)  # another config: another run
+    with pytest.raises(UserError, match="pass --overwrite to replace it"):
+        generate(parse_config(other), output)
+    assert (output / "reasonembed" / "stale-domain.jsonl").exists()  # untouched
+    generate(parse_config(other), output, overwrite=True)
+    assert not (output / "reasonembed" / "stale-domain.jsonl").exists()  # replaced, not mixed
+    assert RunStats.read(output).config_hash != first.config_hash
+    assert not list(tmp_path.glob(".out.*"))  # no staging or old folder left behind
+
+
+def _open_run_files(config, barrier, results) -> None:
+    """What each step process does when it loads: open the request cache or the seed gate."""
+    barrier.wait()
+    try:
+        RequestCache(request_cache_path(config.cache_dir))
+        SeedGate(pacing_file_of(config))
+        results.put("ok")
+    except sqlite3.OperationalError as error:
+        results.put(str(error))
+
+
+def test_the_run_creates_its_sqlite_files_before_the_steps_open_them_at_once(tmp_path, monkeypatch):
+    # six processes opening a new SQLite file at once failed "database is locked" in about one
+    # trial in eight; start_llm_run creates the files first (20 trials: a regression shows)
+    monkeypatch.delenv(RUN_ID_ENV, raising=False)  # start_llm_run sets it; restored after
+    fork = multiprocessing.get_context("fork")
+    corpus = write_corpus(tmp_path)
+    for trial in range(20):
+        config = parse_config(tiny_config(corpus, tmp_path / f"cache-{trial}"))
+        start_llm_run(config)
+        barrier, results = fork.Barrier(6), fork.Queue()
+        processes = [
+            fork.Process(target=_open_run_files, args=(config, barrier, results)) for _ in range(6)
+        ]
+        for process in processes:
+            process.start()
+        outcomes = [results.get(timeout=60) for _ in processes]
+        for process in processes:
+            process.join()
+        assert outcomes == ["ok"] * 6, (trial, outcomes)
