@@ -19,7 +19,6 @@ saved earlier names `reasonembed.recovery_cache.FactoryPipeline`, now in
 """
 
 import importlib
-import importlib.abc
 import importlib.util
 import sys
 
@@ -60,8 +59,9 @@ _MOVED = {
 }
 
 
-class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """`reasonembed.<old>` -> the module now at `reasonembed.<new>` (the same object)."""
+class _MovedModules:
+    """`reasonembed.<old>` -> the module now at `reasonembed.<new>` (the same object); a meta
+    path finder and its loader (duck-typed: importlib.abc costs more to import than all this)."""
 
     def find_spec(self, fullname, path=None, target=None):
         prefix, _, name = fullname.partition(".")

@@ -4,6 +4,7 @@ finished run is still found in that cache by an exact re-run."""
 from pathlib import Path
 
 import pytest
+import yaml
 from distilabel.pipeline.base import BasePipeline
 from distilabel.steps import LoadDataFromDicts, StepInput, step
 
@@ -71,3 +72,36 @@ def test_exact_rerun_is_served_from_the_recovery_cache(tmp_path, monkeypatch):
     assert again == first == sorted(n * n for n in range(60))
     # served from the cache: the output loop never ran, so nothing was snapshotted again
     assert counts["pipeline_yaml"] == 0, counts
+
+
+def test_old_top_level_module_names_still_import():
+    """Modules moved into packages import under their old names too, as the same module."""
+    import importlib
+
+    import reasonembed.data.records
+    import reasonembed.factory.recovery_cache
+
+    old = importlib.import_module("reasonembed.recovery_cache")
+    assert old is reasonembed.factory.recovery_cache
+    assert old.__spec__.name == "reasonembed.factory.recovery_cache"
+    assert importlib.import_module("reasonembed.records") is reasonembed.data.records
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("reasonembed.no_such_module")
+
+
+def test_a_pipeline_yaml_naming_the_old_module_path_still_loads():
+    """pipeline.yaml files saved before the move name `reasonembed.recovery_cache` as the
+    pipeline's type: distilabel's CLI builds its own Pipeline from such a file (the steps'
+    paths, unchanged, are what it imports), and the old path still resolves for anyone who
+    loads the type itself."""
+    from distilabel.pipeline import Pipeline
+    from distilabel.utils.serialization import _get_module_attr
+
+    repo = Path(__file__).resolve().parents[2]
+    data = yaml.safe_load((repo / "pipelines" / "remixer.yaml").read_text())
+    assert data["pipeline"]["type_info"]["module"] == "reasonembed.factory.recovery_cache"
+    data["pipeline"]["type_info"]["module"] = "reasonembed.recovery_cache"
+    assert list(Pipeline.from_dict(data).dag) == [
+        step["name"] for step in data["pipeline"]["steps"]
+    ]
+    assert _get_module_attr("reasonembed.recovery_cache", "FactoryPipeline") is FactoryPipeline
