@@ -51,6 +51,30 @@ RULES: dict[str, tuple[set[str], str]] = {
         {"steps", "factory", "llms", "train", "eval", "hub", "validation"} | COMMAND_FLOORS,
         "data/ imports no step, run or command",
     ),
+    "retrieval": (
+        {"config", "llms", "steps", "factory", "quality", "bright", "train", "eval", "hub"}
+        | {"validation", "prompts"}
+        | COMMAND_FLOORS,
+        "the encoder layer imports nothing above it (only the helpers and data)",
+    ),
+    "prompts": (
+        {"data", "config", "llms", "steps", "factory", "retrieval", "quality", "bright"}
+        | {"train", "eval", "hub", "validation"}
+        | COMMAND_FLOORS,
+        "prompt templates import nothing of the package",
+    ),
+    "quality": (
+        {"steps", "llms", "train", "eval", "hub", "validation"} | COMMAND_FLOORS,
+        "quality reads the data (and the run's output writer), never steps, train, eval or commands",
+    ),
+    "hub": (
+        {"steps", "factory", "llms", "train", "eval"} | COMMAND_FLOORS,
+        "a release reads an output folder, never the run, steps, train or eval",
+    ),
+    "factory": (
+        {"train", "eval", "hub", "validation"} | COMMAND_FLOORS,
+        "the run imports neither the trainer, the evaluator, the Hub nor a command",
+    ),
     "config": (
         {"steps", "factory", "llms", "train", "eval", "hub", "validation"} | COMMAND_FLOORS,
         "the configuration imports no step, run or command",

@@ -5,6 +5,9 @@
 - `card`: the README.md dataset card, rendered from datacards/remixer_dataset.md.j2.
 - `release.publish`: one commit + one immutable tag `vX.Y.Z` (or a dry-run tree on disk).
 - `command`: the `reasonembed publish` CLI.
+
+May import the helpers, `data` (the output folder, stats.json), `quality`, `bright` and
+`validation` (the validation figures a card shows); never the run, steps, train or eval.
 """
 
 from reasonembed.hub.release import Release, publish

@@ -1,4 +1,9 @@
-"""LLM backends `local`, `openai`, `vllm`, built from an `LLMConfig`."""
+"""LLM backends `local`, `openai`, `vllm`, built from an `LLMConfig`.
+
+May import nothing above it: the helpers (`errors`, `logs`, `network`), `data`, `config`,
+`retrieval` (model folders, torch threads) and `prompts`; never steps, the run, quality, BRIGHT,
+train, eval, hub, validation or a command (tests/test_layers.py).
+"""
 
 from __future__ import annotations
 

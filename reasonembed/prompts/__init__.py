@@ -3,6 +3,7 @@
 Each template is a text file in this folder with `{field}` placeholders (str.format). The sha256
 of a template's text (first 12 hex digits) lands in every row it produced (`prompt_hashes`), so a
 dataset says exactly which wording made it, and the LLM request cache never mixes wordings.
+Imports nothing of the package.
 """
 
 from __future__ import annotations

@@ -6,4 +6,7 @@ the `reasonembed report` command.
 - `filters`: `TrivialityConfig`, `filter_sample(s)`, `query_drop_reason`, `DropCounts`.
 - `summary.summarize`: the `quality` section of stats.json.
 - `report`: report.md and PNG plots of a `reasonembed generate` output folder.
+
+May import the helpers, `data`, `retrieval`, `bright` and, to browse an output folder, the run's
+output writer (`reasonembed.factory.output_writer`); never steps, train, eval or a command.
 """

@@ -17,8 +17,12 @@ Mining, triviality metrics, the evaluator and the trainer all go through here:
   ranks and the sampled recall).
 - `bm25.BM25Index`: BRIGHT's BM25 (bm25s + PyStemmer, k1=0.9, b=0.4).
 
+- `model_settings`: the settings file (`reasonembed.json`) a trained model folder carries, written
+  by `train` and read by `eval` and `validate` (so neither imports the other).
+- `forking`: torch's thread count in distilabel's forked step processes.
+
 Names are imported on first use, so `reasonembed.retrieval.index` or `.sharded` can be used
-without loading torch and transformers.
+without loading torch and transformers. May import the helpers and `data`; nothing above.
 """
 
 from __future__ import annotations

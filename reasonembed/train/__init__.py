@@ -10,7 +10,9 @@
 - `checkpoints`: atomic checkpoints and exact resumes.
 - `loop`: `train(config) -> Path` (the API `validate` calls).
 
-The `reasonembed train` command is `reasonembed.commands.train`.
+The `reasonembed train` command is `reasonembed.commands.train`. May import the helpers, `data`
+(training rows) and `retrieval` (encoders, the model folder's settings); never `eval` or
+`validation` (tests/test_layers.py), the run or a command.
 """
 
 from reasonembed.train.config import TrainConfig
