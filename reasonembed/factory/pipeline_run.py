@@ -25,6 +25,7 @@ things of distilabel 1.5.3's `run()`:
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -97,7 +98,16 @@ class FactoryRun:
     def _handle_keyboard_interrupt(self) -> Any:
         """Called by distilabel once the step processes exist (they keep their own handlers)."""
 
+        installer = os.getpid()
+
         def stop(signum: int, frame: Any) -> None:
+            if os.getpid() != installer:
+                # a step process the pool forked after this handler was set (it replaces a
+                # worker that exited): the signal is for it, as a plain process. Its SIGTERM
+                # from `Pool.terminate()` must end it, or the pipeline's teardown waits forever.
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+                return
             if self.stopped_by is None:
                 self.stopped_by = signum
             self._stop()
