@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 
 from tests.support.hub_server import HubServer, point_clients_at
+
+# A test run started in the background by a non-interactive shell (`make test &`, nohup, some CI
+# runners) inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler, in
+# this process or in the commands the tests start: every Ctrl-C test would see its signal
+# ignored. Ctrl-C is what those tests are about, so it is made to mean Ctrl-C again.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
