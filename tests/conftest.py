@@ -17,6 +17,14 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def pytest_collection_modifyitems(items):
+    """Tests marked `ray_driver` run last. They make this process a Ray driver, whose threads
+    stay after the cluster is gone, and a distilabel step pool forked from it afterwards can
+    deadlock at start (seen: `generate` tests after the Ray tests waited until the timeout,
+    their forked step processes blocked on a lock)."""
+    items.sort(key=lambda item: item.get_closest_marker("ray_driver") is not None)
+
+
 @pytest.fixture
 def hub_server(tmp_path, monkeypatch):
     """A started loopback `HubServer` with every Hub client pointed at it and HF_TOKEN set to its

@@ -27,9 +27,7 @@ from tests.support.factory_inputs import tiny_config, write_corpus
 from tests.support.standin_server import StandinServer
 
 HAVE_RAY = importlib.util.find_spec("ray") is not None
-needs_ray = pytest.mark.skipif(
-    not HAVE_RAY, reason="ray is not installed (pip install 'reasonembed[ray]')"
-)
+# ray_driver: these tests make this process a Ray driver; they run last (tests/conftest.py)
 N_CANDIDATES = 4
 
 
@@ -196,9 +194,13 @@ def ray_head():
         patch.setenv("RAY_AUTH_MODE", "disabled")
         with RayHead(num_cpus=2) as head:
             yield head
+    import ray
+
+    ray.shutdown()  # this process stops being the cluster's driver
 
 
-@needs_ray
+@pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed (pip install 'reasonembed[ray]')")
+@pytest.mark.ray_driver
 def test_a_config_on_ray_gives_the_local_samples(tmp_path, server, ray_head, monkeypatch):
     local = generate(
         parse_config(_config(tmp_path, tmp_path / "cache-local", server)), tmp_path / "local"
@@ -246,7 +248,8 @@ def test_a_config_on_ray_gives_the_local_samples(tmp_path, server, ray_head, mon
     assert not list((tmp_path / "cache-ray" / "engine").iterdir())  # node-check marker removed
 
 
-@needs_ray
+@pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed (pip install 'reasonembed[ray]')")
+@pytest.mark.ray_driver
 def test_ray_engine_names_an_unreachable_cluster(tmp_path, server):
     config = parse_config(
         _config(
@@ -259,7 +262,8 @@ def test_ray_engine_names_an_unreachable_cluster(tmp_path, server):
         run_pipeline(build_pipeline(config), config, use_cache=True)
 
 
-@needs_ray
+@pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed (pip install 'reasonembed[ray]')")
+@pytest.mark.ray_driver
 def test_llm_steps_ask_for_gpus_the_driver_node_lacks(tmp_path, server, ray_head):
     engine = {
         "kind": "ray",
