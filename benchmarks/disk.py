@@ -36,20 +36,11 @@ sys.path.insert(0, str(REPO))
 warnings.filterwarnings("ignore", category=UnsupportedFieldAttributeWarning)
 
 from benchmarks.scale import write_config  # noqa: E402
+from tests.support.factory_inputs import env_with_home  # noqa: E402
 from tests.support.standin_server import StandinProcess  # noqa: E402
 
 CANDIDATES = 100
 MB = 1e6
-HOME_CACHE_VARIABLES = (
-    "XDG_CACHE_HOME",
-    "XDG_CONFIG_HOME",
-    "HF_HOME",
-    "HF_DATASETS_CACHE",
-    "HF_HUB_CACHE",
-    "TORCH_HOME",
-    "MPLCONFIGDIR",
-    "TRITON_CACHE_DIR",
-)
 # issue 22, measured before this work at 60,000 judgements (600 queries x 100 candidates), MB
 ISSUE = {
     "output folder": 153.0,
@@ -114,9 +105,8 @@ def measure(server: StandinProcess, queries: int, work: Path, code: Path) -> dic
     home.mkdir(parents=True)
     config = write_config(folder, server.url, queries, concurrency=16, candidates=CANDIDATES)
     cache, output = folder / "cache", folder / "out"
-    env = {name: value for name, value in os.environ.items() if name not in HOME_CACHE_VARIABLES}
+    env = env_with_home(home)
     env.update(
-        HOME=str(home),
         HF_HUB_OFFLINE="1",
         HF_DATASETS_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",

@@ -27,7 +27,6 @@ not hold a large corpus in memory next to the one `generate` loads).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict
 
 from reasonembed.bright.data import HUB_REPO, file_name, task_file
-from reasonembed.data.textio import decode_utf8
+from reasonembed.data.textio import json_object_lines
 from reasonembed.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -108,22 +107,8 @@ def _files(path: Path, suffix: str) -> list[Path]:
 def _jsonl_records(path: Path) -> Iterator[tuple[str, int, dict]]:
     """(file, line, object) of every non-blank line; bytes decoded strictly, line by line."""
     for file in _files(path, ".jsonl"):
-        offset = 0
-        with open(file, "rb") as handle:
-            for line_number, raw in enumerate(handle, start=1):
-                line = decode_utf8(raw, str(file), line_number, offset)
-                offset += len(raw)
-                if line_number == 1:
-                    line = line.removeprefix("\ufeff")
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise UserError(f"{file}: line {line_number}: invalid JSON: {error}") from None
-                if not isinstance(record, dict):
-                    raise UserError(f"{file}: line {line_number}: expected a JSON object")
-                yield str(file), line_number, record
+        for line_number, record in json_object_lines(file):
+            yield str(file), line_number, record
 
 
 def _batch_rows(batch: pa.RecordBatch, where: str, first_row: int) -> list[dict]:

@@ -6,6 +6,8 @@ offset from the start of the file (`UserError`), never as a bare `UnicodeDecodeE
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from pathlib import Path
 
 from reasonembed.errors import UserError
@@ -39,3 +41,30 @@ def read_utf8(path: str | Path, what: str = "file") -> str:
         raise UserError(f"{path}: cannot read {what}: {error.strerror or error}") from None
     text = decode_utf8(data, str(path))
     return text.removeprefix("\ufeff")
+
+
+def nonblank_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each non-blank line of `path`, decoded strictly line by line (a
+    leading byte-order mark is dropped); memory: one line."""
+    offset = 0
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            text = decode_utf8(raw, str(path), number, offset)
+            offset += len(raw)
+            if number == 1:
+                text = text.removeprefix("\ufeff")
+            if text.strip():
+                yield number, text
+
+
+def json_object_lines(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) of each non-blank line of a JSONL file; a line that is not a JSON
+    object is a UserError naming the file and the line."""
+    for number, line in nonblank_lines(path):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise UserError(f"{path}: line {number}: invalid JSON: {error}") from None
+        if not isinstance(record, dict):
+            raise UserError(f"{path}: line {number}: expected a JSON object")
+        yield number, record

@@ -24,15 +24,14 @@ loads its sets with their query instructions (`eval` and `validate` both call it
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
-from reasonembed.data.textio import decode_utf8
+from reasonembed.data.textio import json_object_lines, nonblank_lines
 from reasonembed.errors import UserError
 from reasonembed.eval.metrics import Qrels
 from reasonembed.eval.task import EvalTask, domain_instruction
@@ -59,19 +58,10 @@ def parse_eval_sets(spec: str) -> list[tuple[Path, str | None]]:
     return sets
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, text) of the non-blank lines of `path`, decoded strictly."""
+def _require(path: Path) -> Path:
     if not path.is_file():
         raise UserError(f"{path}: not found (a BEIR folder holds {path.name})")
-    offset = 0
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            text = decode_utf8(raw, str(path), number, offset)
-            offset += len(raw)
-            if number == 1:
-                text = text.removeprefix("\ufeff")
-            if text.strip():
-                yield number, text
+    return path
 
 
 def _id_of(record: dict, where: str) -> str:
@@ -93,14 +83,8 @@ def _text_of(record: dict, where: str, field: str, required: bool = True) -> str
 def read_jsonl(path: Path, title: bool) -> dict[str, str]:
     """{_id: text} of corpus.jsonl (`title` True: title and text joined) or queries.jsonl."""
     records: dict[str, str] = {}
-    for number, line in _lines(path):
+    for number, record in json_object_lines(_require(path)):
         where = f"{path}: line {number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise UserError(f"{where}: not a JSON object ({error.msg})") from None
-        if not isinstance(record, dict):
-            raise UserError(f"{where}: not a JSON object")
         record_id = _id_of(record, where)
         if record_id in records:
             raise UserError(f"{where}: field '_id' {record_id!r} repeats an earlier line")
@@ -124,7 +108,7 @@ def read_qrels(
             "choose one with --split"
         )
     judgements: dict[str, dict[str, int]] = {}
-    for number, line in _lines(path):
+    for number, line in nonblank_lines(path):
         where = f"{path}: line {number}"
         fields = [field.strip() for field in line.rstrip("\r\n").split("\t")]
         if number == 1 and not fields[-1].lstrip("+-").isdigit():

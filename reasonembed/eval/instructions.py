@@ -32,8 +32,8 @@ from reasonembed.bright.instructions import (
 )
 from reasonembed.errors import UserError
 from reasonembed.retrieval.instructions import DEFAULT_QUERY_TEMPLATE
+from reasonembed.retrieval.model_settings import MODES  # the modes a model folder may record
 
-MODES = ("official", "flagembedding", "none")
 FAMILIES = (*OFFICIAL_FAMILIES, "none")
 
 

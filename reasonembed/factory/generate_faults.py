@@ -4,17 +4,17 @@
         ...
     interrupted_message(stop, progress.done(), totals)
 
-`watching_cache_disk(cache_dir)`: an exception leaving the block becomes one `DiskFull` line
-naming `cache_dir` when the cache's file system is full: the exception itself says no space is
-left (ENOSPC/EDQUOT, in its chain), or, unless it is a user's mistake, the file system has less
-than `LOW_SPACE_BYTES` free (a step process that hit the full disk fails its own way: SQLite
-"disk I/O error", a failed step load, rows lost and `PipelineFailed`). The line says the free
-space, what this run had written under `cache_dir` and, when the exception is not itself the
-ENOSPC, the error the pipeline stopped with. The caches stay usable (SQLite rolls back an
-unfinished write), so the next run continues; an answer that arrived while the disk was full
-could not be stored and is asked again. The block also silences `logging`'s own tracebacks
-("--- Logging error ---") for its duration: distilabel's log file lives in the cache and fails
-with it. `KeyboardInterrupt` passes unchanged.
+`watching_cache_disk(cache_dir)`: an exception leaving the block becomes one `DiskFull` line naming
+`cache_dir` when the cache's file system is full: the exception itself says no space is left
+(ENOSPC/EDQUOT, in its chain), or, unless it is a user's mistake, the file system has less than
+`LOW_SPACE_BYTES` free (a step process that hit the full disk fails its own way: SQLite "disk I/O
+error", a failed step load, rows lost and `PipelineFailed`). The line says the free space, how much
+of it this run used up (free space before minus after: no walk of the cache) and, when the exception
+is not itself the ENOSPC, the error the pipeline stopped with. The caches stay usable (SQLite rolls
+back an unfinished write), so the next run continues; an answer that arrived while the disk was full
+could not be stored and is asked again. The block also silences `logging`'s own tracebacks ("---
+Logging error ---") for its duration: distilabel's log file lives in the cache and fails with it.
+`KeyboardInterrupt` passes unchanged.
 
 `interrupted_message(stop, done, totals)`: the one line of a run stopped by Ctrl-C or SIGTERM,
 with the LLM answers of each stage so far (`done`, from `StageProgress.done()`) of `totals`.
@@ -29,7 +29,6 @@ from pathlib import Path
 
 from reasonembed.data.diskspace import (
     DiskFull,
-    folder_bytes,
     format_bytes,
     free_bytes,
     is_disk_full,
@@ -60,7 +59,9 @@ def interrupted_message(
 def watching_cache_disk(cache_dir: str | Path) -> Iterator[None]:
     """See the module docstring."""
     cache_dir = Path(cache_dir)
-    before = folder_bytes(cache_dir)
+    # the run's writes, measured as the free space it used up (one statvfs, not a walk of a cache
+    # that holds a corpus's embeddings and every step's outputs)
+    free_before = free_bytes(cache_dir) or 0
     raise_exceptions = logging.raiseExceptions
     logging.raiseExceptions = False
     try:
@@ -68,7 +69,8 @@ def watching_cache_disk(cache_dir: str | Path) -> Iterator[None]:
     except Exception as error:
         if isinstance(error, DiskFull) or not cache_disk_full(cache_dir, error):
             raise
-        raise cache_full_error(cache_dir, folder_bytes(cache_dir) - before, error) from None
+        used = free_before - (free_bytes(cache_dir) or 0)
+        raise cache_full_error(cache_dir, used, error) from None
     finally:
         logging.raiseExceptions = raise_exceptions
 
@@ -92,8 +94,8 @@ def cache_full_error(cache_dir: Path, written: int, error: BaseException) -> Dis
         cause = f"; the pipeline stopped with: {' '.join(text.split())[:300]}"
     return DiskFull(
         f"{cache_dir}: no space left on the device for the cache "
-        f"({format_bytes(free or 0)} free, more than that needed; this run wrote "
-        f"{format_bytes(max(written, 0))} there before it filled{cause}); free some space or "
+        f"({format_bytes(free or 0)} free, more than that needed; this run used "
+        f"{format_bytes(max(written, 0))} of it before it filled{cause}); free some space or "
         "move cache_dir, then run the same command again: the LLM answers so far are kept in "
         "the request cache"
     )

@@ -207,8 +207,8 @@ def write_report(
     data = read_report_data(folder)
     stats = folder.stats
     config = stats.triviality_config
-    previous = folder_bytes(output)
-    with staged_folder(output, needed=lambda staged: max(staged, previous)) as staging:
+    # the space needed, asked only on a full disk: at least the previous report's (still there)
+    with staged_folder(output, needed=lambda staged: max(staged, folder_bytes(output))) as staging:
         plot_relevance_scores(data, staging / "relevance_scores.png", stats.positive_threshold)
         plot_positives_negatives(data, staging / "positives_negatives.png")
         plot_triviality(data, staging / "triviality.png", config)

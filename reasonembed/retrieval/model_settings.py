@@ -35,7 +35,7 @@ FORMAT = 1
 TRAINED_INSTRUCTIONS = "flagembedding"  # the domain instructions, in the training template
 AUTO = "auto"
 DEFAULT_INSTRUCTIONS = "official"  # for models this project did not train
-# the instruction modes of `reasonembed.eval.instructions` (its MODES; a test keeps them equal)
+# the instruction modes `eval` knows (`reasonembed.eval.instructions` builds each one)
 MODES = ("official", "flagembedding", "none")
 
 

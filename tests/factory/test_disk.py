@@ -26,7 +26,7 @@ from reasonembed.config import parse_config
 from reasonembed.data.output_folder import OutputFolder
 from reasonembed.factory.generate import generate
 from reasonembed.factory.run_state import step_cache_folder
-from tests.support.factory_inputs import many_docs, tiny_config, write_corpus
+from tests.support.factory_inputs import env_with_home, many_docs, tiny_config, write_corpus
 from tests.support.factory_output import write_output
 from tests.support.standin_server import StandinServer
 from tests.support.tmpfs import resize_tmpfs, small_tmpfs
@@ -38,17 +38,6 @@ OFFLINE = {
     "TRANSFORMERS_OFFLINE": "1",
     "TOKENIZERS_PARALLELISM": "false",
 }
-# where libraries put their caches when told nothing: all of them fall back to HOME
-HOME_CACHE_VARIABLES = (
-    "XDG_CACHE_HOME",
-    "XDG_CONFIG_HOME",
-    "HF_HOME",
-    "HF_DATASETS_CACHE",
-    "HF_HUB_CACHE",
-    "TORCH_HOME",
-    "MPLCONFIGDIR",
-    "TRITON_CACHE_DIR",
-)
 
 
 def write_config(tmp_path: Path, server: StandinServer, seeds: int = 2, **role) -> dict:
@@ -92,10 +81,9 @@ def the_error_line(stderr: str) -> str:
 def test_a_run_writes_only_under_cache_dir_and_output(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
-    env = {name: value for name, value in os.environ.items() if name not in HOME_CACHE_VARIABLES}
     with StandinServer() as server:
         config = parse_config(write_config(tmp_path, server))
-        result = cli(tmp_path, tmp_path / "out", env={**env, "HOME": str(home)})
+        result = cli(tmp_path, tmp_path / "out", env=env_with_home(home))
         assert result.returncode == 0, result.stderr[-4000:]
         assert sorted(home.rglob("*")) == []  # no Distiset, no cache of any library
         assert not step_cache_folder(config).exists()  # removed after a complete run

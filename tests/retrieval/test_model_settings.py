@@ -80,10 +80,3 @@ def test_a_malformed_record_is_one_line_naming_the_file(tmp_path, record, messag
     with pytest.raises(UserError, match=message) as error:
         read_model_settings(str(tmp_path))
     assert str(path) in str(error.value) and "\n" not in str(error.value)
-
-
-def test_instruction_modes_match_the_evaluator():
-    from reasonembed.eval.instructions import MODES as EVAL_MODES
-    from reasonembed.retrieval.model_settings import MODES
-
-    assert MODES == EVAL_MODES

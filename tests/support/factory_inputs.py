@@ -77,3 +77,25 @@ def many_docs(count: int) -> list[tuple[str, str]]:
         )
         docs.append((f"doc-{index}", text))
     return docs
+
+
+# where libraries put their caches when told nothing: all of them fall back to HOME
+HOME_CACHE_VARIABLES = (
+    "XDG_CACHE_HOME",
+    "XDG_CONFIG_HOME",
+    "HF_HOME",
+    "HF_DATASETS_CACHE",
+    "HF_HUB_CACHE",
+    "TORCH_HOME",
+    "MPLCONFIGDIR",
+    "TRITON_CACHE_DIR",
+)
+
+
+def env_with_home(home) -> dict[str, str]:
+    """This process's environment with HOME at `home` and no library cache variable set, so
+    every cache a run writes outside its cache_dir lands under `home`."""
+    import os
+
+    env = {name: value for name, value in os.environ.items() if name not in HOME_CACHE_VARIABLES}
+    return {**env, "HOME": str(home)}
