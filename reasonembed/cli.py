@@ -45,6 +45,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "list what a cache_dir holds and how big, and prune it",
     ),
     "report": ("reasonembed.commands.report", "write report.md and plots for a generate output"),
+    "audit": ("reasonembed.commands.audit", "human audit of the LLM judge: sample, score"),
     "publish": (
         "reasonembed.commands.publish",
         "publish a generate output as a versioned Hub release",
