@@ -2,7 +2,9 @@
 
 Contract:
 
-    write_browser(output_dir, report_dir, browse_limit=200, *, max_data_bytes=16_000_000) -> Path
+    write_browser(output_dir, report_dir, browse_limit=200, *, max_data_bytes=16_000_000,
+                  audit=None) -> Path
+    existing_browse_limit(report_dir) -> int   # the limit an existing page was written with
 
 writes `report_dir/index.html` and returns its path. The page opens from disk with no server and
 no network (a Content-Security-Policy forbids every fetch; the plots are inline data URIs, the
@@ -28,6 +30,16 @@ upper-bound estimate per query, taken round-robin over the domains in hash order
 second reads the full rows of the row groups that hold a chosen one; memory is bounded by the
 budget and one batch, not by the dataset.
 
+The Audit view (when an audit sample is given: `reasonembed audit sample`, or DIR/audit/sample.json
+at `reasonembed report`): the sampled (query, candidate) pairs with the judge's score and
+analysis, texts cut as above (each query's texts once); the reviewer marks each pair relevant /
+not relevant / unsure with the keys r / n / u (x clears; j / k or the arrows move), names
+themself, and "Export review" downloads `review-<reviewer>-<digest[:8]>.json` (format
+"reasonembed-audit-review/1": config_hash, seed, sample_digest, reviewer, exported_at, marks by
+pair id; unmarked pairs absent), read by `reasonembed audit score`. Marks and name are kept in
+the browser's localStorage under the sample's digest, so they survive a reload. The audit texts
+count against the data budget first.
+
 Page parameters (the URL fragment; the filters write it back, so a filtered view is a link):
 `domain`; `status` (kept | dropped); `reason` (a drop reason spelled as the keys of stats.json
 `drops`, `stage:kind:reason`: `output_writer.drop_key`); `minpos` (minimum positives);
@@ -35,7 +47,8 @@ Page parameters (the URL fragment; the filters write it back, so a filtered view
 was not found in the searched depth counts as beyond any rank); `q` (words that must all occur
 in the query, q', sample id or source doc id; case-insensitive); `open` (a sample id: that
 sample is shown opened) and `analyses=open` (its analyses unfolded; otherwise each opens on
-click). Example: `index.html#domain=biology&q=heap&open=0a1b2c3d4e5f6a7b`.
+click); `view=audit` (the Audit view). Example:
+`index.html#domain=biology&q=heap&open=0a1b2c3d4e5f6a7b`.
 
 Three modules: this one (the page: summary tables, the browse.html template filled in, the entry
 point), reasonembed.quality.browse_sample (which queries are shown) and
@@ -58,7 +71,7 @@ from reasonembed.data.output import write_text
 from reasonembed.data.output_folder import OutputFolder
 from reasonembed.errors import UserError
 from reasonembed.quality import triviality as tv
-from reasonembed.quality.browse_items import read_items
+from reasonembed.quality.browse_items import read_audit_items, read_items
 from reasonembed.quality.browse_sample import choose, quarantine_file
 
 logger = logging.getLogger(__name__)
@@ -67,7 +80,8 @@ BROWSER_FILE = "index.html"
 TEMPLATE = Path(__file__).with_name("browse.html")
 DEFAULT_BROWSE_LIMIT = 200
 DEFAULT_MAX_DATA_BYTES = 16_000_000  # inline data; the page (with plots) stays under ~20 MB
-_MARKER = re.compile(r"@@(TITLE|HEADER|SUMMARY|DATA)@@")
+_MARKER = re.compile(r"@@(TITLE|HEADER|SUMMARY|DATA|LIMIT)@@")
+_LIMIT_META = re.compile(rb'<meta name="reasonembed-browse-limit" content="(\d+)">')
 
 
 # --- summary (static HTML) -------------------------------------------------------------------
@@ -210,6 +224,26 @@ def _header_html(items: list[dict], totals: dict[str, dict[str, int]], limit: in
     return line + _table(["domain", "shown", "kept shown", "dropped shown"], body, "domains")
 
 
+def existing_browse_limit(report_dir: Path) -> int:
+    """The browse limit `report_dir/index.html` was written with (the default when there is no
+    such page or it does not say), so that writing the page again keeps its queries."""
+    try:
+        with (Path(report_dir) / BROWSER_FILE).open("rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return DEFAULT_BROWSE_LIMIT
+    match = _LIMIT_META.search(head)
+    return int(match.group(1)) if match and int(match.group(1)) >= 1 else DEFAULT_BROWSE_LIMIT
+
+
+def _audit_header(audit: dict) -> str:
+    pairs = len(audit["pairs"])
+    return (
+        f'<p class="audit-line">Audit queue: {pairs:,} (query, candidate) pairs of the judge to '
+        f"check by hand (seed {_e(audit.get('seed'))}); open the <b>Audit</b> view.</p>"
+    )
+
+
 def _json_for_script(data: Any) -> str:
     """JSON safe inside <script>: no `<` (so no `</script>` or `<!--`), no line separators."""
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
@@ -223,11 +257,14 @@ def write_browser(
     browse_limit: int = DEFAULT_BROWSE_LIMIT,
     *,
     max_data_bytes: int = DEFAULT_MAX_DATA_BYTES,
+    audit: dict | None = None,
 ) -> Path:
     """Write `report_dir/index.html` for the generate output `output_dir`; return its path.
 
     See the module docstring for what the page holds, how the queries are chosen (at most
     `browse_limit` per domain, inline data under `max_data_bytes`) and its URL parameters.
+    `audit`: an audit sample (reasonembed.quality.audit_sample) to put in the Audit view; its
+    texts count against `max_data_bytes` first.
     """
     folder, report_dir = OutputFolder(output_dir).require_folder(), Path(report_dir)
     if browse_limit < 1:
@@ -235,38 +272,45 @@ def write_browser(
     stats = _read_stats(folder)
     threshold = positive_threshold(folder, stats)
     quarantine = quarantine_file(folder)
-    selection = choose(folder, quarantine, browse_limit, max_data_bytes)
+    queue = read_audit_items(folder, audit) if audit is not None else None
+    audit_bytes = len(_json_for_script(queue).encode("utf-8")) if queue is not None else 0
+    selection = choose(folder, quarantine, browse_limit, max(max_data_bytes - audit_bytes, 0))
     items = read_items(folder, quarantine, selection.picks, threshold)
     n_candidates = sum(len(item["candidates"]) for item in items)
     data = {
         "positive_threshold": threshold,
         "browse_limit": browse_limit,
         "items": items,
+        "audit": queue,
     }
     budget_note = ""
     if selection.cut_by_budget:
         budget_note = (
             f'<p class="note">The page holds fewer queries than the limit allows: their texts '
-            f"would exceed the page's data budget ({max_data_bytes / 1e6:.0f} MB).</p>"
+            f"would exceed the page's data budget ({max_data_bytes / 1e6:.0f} MB"
+            + (f", {audit_bytes / 1e6:.1f} MB of it the audit queue" if audit_bytes else "")
+            + ").</p>"
         )
     values = {
         "TITLE": _e(f"reasonembed report: {folder.path.resolve().name}"),
         "HEADER": _header_html(items, selection.totals, browse_limit)
         + budget_note
         + f"<p>{n_candidates:,} candidates on this page; positive: relevance score "
-        f"&ge; {threshold}.</p>",
+        f"&ge; {threshold}.</p>" + (_audit_header(queue) if queue is not None else ""),
         "SUMMARY": _summary_html(stats, report_dir),
         "DATA": _json_for_script(data),
+        "LIMIT": str(browse_limit),
     }
     page = _MARKER.sub(lambda match: values[match.group(1)], TEMPLATE.read_text(encoding="utf-8"))
     report_dir.mkdir(parents=True, exist_ok=True)
     path = report_dir / BROWSER_FILE
     write_text(page, path)
     logger.info(
-        "sample browser %s: %d queries, %d candidates, %.1f MB",
+        "sample browser %s: %d queries, %d candidates, %s%.1f MB",
         BROWSER_FILE,
         len(items),
         n_candidates,
+        f"{len(queue['pairs'])} audit pairs, " if queue is not None else "",
         len(page) / 1e6,
     )
     return path

@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 SKIPPED_COLUMNS = {tv.TRIVIALITY_BM25_TOP_IDS, "prompt_hashes"}
 METRIC_PREFIXES = ("triviality_", "decontamination_")
 MAX_LIST_SHOWN = 20
+REVIEW_FORMAT = "reasonembed-audit-review/1"  # what the page's "Export review" writes
 _WORD = re.compile(r"\w+")
 
 
@@ -294,3 +295,97 @@ def read_items(
         item["quarantined_total"] = judgement_totals.get(key, 0)
         ordered.append(item)
     return ordered
+
+
+# --- the audit queue (reasonembed.quality.audit_sample) ---------------------------------------
+def _audit_rows(folder: OutputFolder, sample_ids: set[str]) -> dict[str, dict]:
+    """{sample_id: raw row (query, q', candidates)} of the given samples: a first pass over the
+    sample_id column finds their rows, a second reads only the row groups that hold one."""
+    wanted = pa.array(sorted(sample_ids), pa.string())
+    rows: dict[str, dict] = {}
+    for path in folder.raw_files():
+        places: set[int] = set()
+        for offset, batch in batches(path, ["sample_id"]):
+            column = batch_column(batch, "sample_id")
+            if column is None:
+                break
+            mask = pc.fill_null(pc.is_in(column, value_set=wanted), False)
+            places.update(offset + int(i) for i in np.flatnonzero(mask.to_numpy(False)))
+        if not places:
+            continue
+        columns = ["sample_id", "query", "reasoning_query", "candidates"]
+        for offset, batch in batches(path, columns, row_groups_of(path, places)):
+            chosen = [r - offset for r in sorted(places) if offset <= r < offset + batch.num_rows]
+            for row in batch.take(pa.array(chosen, pa.int64())).to_pylist() if chosen else ():
+                rows.setdefault(str(row.get("sample_id")), row)
+    return rows
+
+
+def read_audit_items(folder: OutputFolder, sample: dict) -> dict:
+    """The page's audit queue: the sample's identity (format, config_hash, seed, sample_digest,
+    positive_threshold), the review format the page exports, each query's texts once
+    (`queries`, by sample id) and each pair with its candidate text and the judge's score and
+    analysis (`pairs`, in the sample's order; `found` false when raw/ no longer holds it).
+    Texts are cut to TEXT_CAPS characters, as in the sample browser."""
+    pairs = [pair for pair in sample.get("pairs") or () if isinstance(pair, dict)]
+    rows = _audit_rows(folder, {str(pair.get("sample_id")) for pair in pairs})
+    queries: dict[str, dict] = {}
+    shown = []
+    for pair in pairs:
+        sample_id, doc_id = str(pair.get("sample_id")), str(pair.get("doc_id"))
+        row = rows.get(sample_id) or {}
+        if row and sample_id not in queries:
+            query, query_more = _cut(row.get("query"), TEXT_CAPS["query"])
+            reasoning, reasoning_more = _cut(row.get("reasoning_query"), TEXT_CAPS["query"])
+            queries[sample_id] = {
+                "query": query,
+                "query_more": query_more,
+                "reasoning_query": reasoning,
+                "reasoning_more": reasoning_more,
+            }
+        candidate = next(
+            (
+                c
+                for c in row.get("candidates") or ()
+                if isinstance(c, dict) and str(c.get("doc_id")) == doc_id
+            ),
+            None,
+        )
+        text, text_more = _cut((candidate or {}).get("text"), TEXT_CAPS["candidate_text"])
+        analysis, analysis_more = _cut(
+            (candidate or {}).get("relevance_analysis"), TEXT_CAPS["analysis"]
+        )
+        shown.append(
+            {
+                "pair_id": str(pair.get("pair_id")),
+                "sample_id": sample_id,
+                "doc_id": doc_id,
+                "domain": str(pair.get("domain")),
+                "llm_score": _finite(pair.get("llm_score")),
+                "rank": _finite((candidate or {}).get("retrieval_rank")),
+                "found": candidate is not None,
+                "text": text,
+                "text_more": text_more,
+                "analysis": analysis,
+                "analysis_more": analysis_more,
+            }
+        )
+    missing = sum(1 for pair in shown if not pair["found"])
+    if missing:
+        logger.warning(
+            "%d of the %d audit pairs are no longer in %s: the dataset changed since "
+            "`reasonembed audit sample`; draw the sample again",
+            missing,
+            len(shown),
+            folder.subfolder("raw"),
+        )
+    return {
+        "format": sample.get("format"),
+        "review_format": REVIEW_FORMAT,
+        "config_hash": sample.get("config_hash"),
+        "seed": sample.get("seed"),
+        "sample_digest": sample.get("sample_digest"),
+        "positive_threshold": sample.get("positive_threshold"),
+        "queries": queries,
+        "pairs": shown,
+    }

@@ -15,7 +15,8 @@ Reads the folder through `reasonembed.data.output_folder.OutputFolder`: stats.js
 funnel with its drops by reason, the quality section), and DIR/raw/*.parquet streamed a batch at
 a time, only the columns the plots need (never the texts): memory is bounded by the batch and a
 few numbers per sample.
-`write_report` also writes the sample browser (report/index.html, reasonembed.quality.browse).
+`write_report` also writes the sample browser (report/index.html, reasonembed.quality.browse), with
+the audit queue of DIR/audit/sample.json when there is one (reasonembed.quality.audit_sample).
 The folder is built beside its place and renamed in whole: a full disk or an interruption leaves
 the previous report intact.
 """
@@ -23,6 +24,7 @@ the previous report intact.
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +37,7 @@ from reasonembed.data.output_folder import OutputFolder
 from reasonembed.data.staging import staged_folder
 from reasonembed.data.stats import RunStats
 from reasonembed.errors import UserError
+from reasonembed.quality.audit_sample import find_audit_sample
 from reasonembed.quality.browse import DEFAULT_BROWSE_LIMIT, write_browser
 from reasonembed.quality.report_plots import (
     TRIVIALITY_PANELS,
@@ -44,6 +47,8 @@ from reasonembed.quality.report_plots import (
     plot_relevance_scores,
     plot_triviality,
 )
+
+logger = logging.getLogger(__name__)
 
 REPORT_FILE = "report.md"
 PLOT_FILES = (
@@ -207,6 +212,11 @@ def write_report(
     data = read_report_data(folder)
     stats = folder.stats
     config = stats.triviality_config
+    try:
+        audit = find_audit_sample(folder.path)
+    except UserError as error:
+        logger.warning("the page has no audit queue: %s", error)
+        audit = None
     # the space needed, asked only on a full disk: at least the previous report's (still there)
     with staged_folder(output, needed=lambda staged: max(staged, folder_bytes(output))) as staging:
         plot_relevance_scores(data, staging / "relevance_scores.png", stats.positive_threshold)
@@ -215,7 +225,7 @@ def write_report(
         plot_domains(data, staging / "domains.png")
         plot_funnel(stats, staging / "funnel.png")
         (staging / REPORT_FILE).write_text(render_markdown(data, stats))
-        write_browser(folder.path, staging, browse_limit)
+        write_browser(folder.path, staging, browse_limit, audit=audit)
     return output / REPORT_FILE
 
 
