@@ -15,8 +15,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace an output folder that holds something else (an earlier run of the same "
-        "config is replaced without it); the new folder is built beside it and renamed into place",
+        help="replace an output folder that holds something else; the new folder is built "
+        "beside it and renamed into place. Not needed to re-run into an earlier run of the same "
+        "config: that adds to it (stats.json keeps every run's LLM usage, report/ is rewritten, "
+        "validation/ and other added files are kept)",
     )
     parser.add_argument(
         "--ray",

@@ -32,6 +32,7 @@ import yaml
 from reasonembed.data.records import (
     CONFIG_FILE,
     CONFIG_FORMATS,
+    CONFIG_NAMES,
     PIPELINE_FILE,
     QUARANTINE_FILE,
     STATS_FILE,
@@ -45,6 +46,8 @@ METADATA_FILES = (CONFIG_FILE, PIPELINE_FILE, STATS_FILE)
 REPORT_DIR = "report"
 VALIDATION_DIR = "validation"
 VALIDATION_FILE = "validation.json"
+# the top-level entries `generate` writes (each replaced as a whole by a re-run)
+GENERATED_ENTRIES = (*CONFIG_NAMES, QUARANTINE_FILE.split("/")[0], *METADATA_FILES)
 
 
 def config_glob(name: str) -> str:
@@ -107,20 +110,40 @@ class OutputFolder:
         """Those of config.yaml, pipeline.yaml and stats.json the folder lacks."""
         return [name for name in METADATA_FILES if not (self.path / name).is_file()]
 
+    def added_entries(self) -> list[Path]:
+        """What other commands or the user added to the folder (report/, validation/, notes):
+        every top-level entry but GENERATED_ENTRIES and the hidden leftovers of staged writes
+        (`.NAME.partial-PID`, `.NAME.old-PID`), sorted; [] when the folder does not exist."""
+        if not self.path.is_dir():
+            return []
+        return sorted(
+            entry
+            for entry in self.path.iterdir()
+            if entry.name not in GENERATED_ENTRIES
+            and not (
+                entry.name.startswith(".") and (".partial-" in entry.name or ".old-" in entry.name)
+            )
+        )
+
     # --- metadata --------------------------------------------------------------------------
     @property
     def stats(self) -> RunStats:
         """stats.json; UserError naming the file when it is missing or not in this shape."""
         return RunStats.read(self.path)
 
-    def recorded_config_hash(self) -> str | None:
-        """The `config_hash` stats.json records, read leniently (the stats of an older version or
-        of a stopped run still tell which config wrote the folder); None when there is none."""
+    def recorded_stats(self) -> dict:
+        """stats.json as it is, read leniently (the stats of an older version or of a stopped run
+        still tell which config wrote the folder and what its runs used); {} when it is missing
+        or not a JSON object."""
         try:
             data = json.loads(self.stats_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return None
-        return data["config_hash"] if isinstance(data, dict) and "config_hash" in data else None
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def recorded_config_hash(self) -> str | None:
+        """The `config_hash` stats.json records (`recorded_stats`); None when there is none."""
+        return self.recorded_stats().get("config_hash")
 
     @property
     def config(self) -> dict:

@@ -13,7 +13,10 @@ Counts are whole numbers of items; `*_per_sample` are means; `wall_time_s` is se
     quarantined       queries and judgements whose LLM answer failed its parser after re-asks
     decontamination   whether BRIGHT decontamination ran (`performed`), against what
     quality           reasonembed.quality.summary.summarize's section (distributions, drops)
-    llm_usage, deferred, annotation_prompt_layout: see reasonembed.factory.run_state
+    llm_usage         the LLM usage and cost of every run that produced the folder (a re-run of
+                      the same config into it adds its own): sums per stage, role and in total,
+                      and `runs`, one entry per run, the last being the run that wrote this file
+    deferred, annotation_prompt_layout, llm_usage in detail: see reasonembed.factory.run_state
 """
 
 from __future__ import annotations
@@ -90,6 +93,12 @@ class RunStats(BaseModel):
 
     def stage_count(self, stage: str) -> int:
         return next((entry.count for entry in self.funnel if entry.stage == stage), 0)
+
+    def run_usage(self) -> dict[str, Any]:
+        """The `llm_usage` share of the run that wrote this file: the last of `llm_usage.runs`
+        (the whole section in a stats.json written before runs were listed)."""
+        runs = self.llm_usage.get("runs")
+        return runs[-1] if runs else self.llm_usage
 
     def why_empty(self) -> str:
         """Why no sample was kept: the funnel step that lost the most items, with its reasons."""

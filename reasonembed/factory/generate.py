@@ -10,7 +10,14 @@ Output: `output`, written as a whole (`reasonembed.data.staging`: built in a hid
 then renamed into place; removed when the write fails, a full disk is one line), holds `raw`,
 the three training exports, the rejected rows with reasons, `stats.json`, `config.yaml` and
 `pipeline.yaml` (`write_output_folder`, the one writer of such a folder);
-`generate` returns its `RunStats`. `BudgetExceeded` when a budget deferred work (the folder holds
+`generate` returns its `RunStats`.
+
+Re-run: when `output` holds an earlier run of the same config (same config hash, preflight's
+"same-run"), the run adds to it and loses nothing: the data and stats.json are written anew,
+stats.json's `llm_usage` keeps the usage and cost of the earlier runs (this run is the last of
+`llm_usage.runs`), report/ is rewritten from the new data with `reasonembed report`'s code, and
+everything else other commands or the user added (validation/, notes) is kept; one line says
+so. A folder holding another config's output is refused, or replaced with `overwrite`. `BudgetExceeded` when a budget deferred work (the folder holds
 the complete samples so far), `EmptyDataset` when no sample was kept (the folder is written for
 diagnosis), `PipelineFailed` when the pipeline stopped before every seed reached assembly,
 `KeyboardInterrupt` (or `interrupts.Terminated`) saying how far an interrupted run got.
@@ -25,10 +32,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +46,9 @@ import yaml
 from reasonembed import __version__
 from reasonembed.config import FactoryConfig, config_hash
 from reasonembed.data.corpus import load_corpus
+from reasonembed.data.diskspace import DiskFull
 from reasonembed.data.output import write_text
+from reasonembed.data.output_folder import REPORT_DIR, OutputFolder
 from reasonembed.data.records import CONFIG_FILE, PIPELINE_FILE, USAGE_STAGES
 from reasonembed.data.staging import staged_folder
 from reasonembed.data.stats import FunnelStage, RunStats
@@ -114,19 +125,25 @@ def generate(
 
     started = time.monotonic()
     refuse_if_held(config.cache_dir)
-    preflight(config, output, overwrite)
+    rerun = preflight(config, output, overwrite).output_state == "same-run"
     purpose = f"generate of {config.name} (config {config_hash(config)}) into {output.absolute()}"
     with hold_cache(config.cache_dir, purpose):
-        return _generate_holding_cache(config, output, use_cache, keep_step_outputs, started)
+        return _generate_holding_cache(config, output, use_cache, keep_step_outputs, started, rerun)
 
 
 def _generate_holding_cache(
-    config: FactoryConfig, output: Path, use_cache: bool, keep_step_outputs: bool, started: float
+    config: FactoryConfig,
+    output: Path,
+    use_cache: bool,
+    keep_step_outputs: bool,
+    started: float,
+    rerun: bool = False,
 ) -> RunStats:
     """`generate` after preflight, while this process holds `cache_dir`
-    (`reasonembed.factory.cache_lock`: a second run on the same cache is refused before it touches it)."""
+    (`reasonembed.factory.cache_lock`: a second run on the same cache is refused before it touches it).
+    `rerun`: `output` holds an earlier run of this config (see the module doc)."""
     with watching_cache_disk(config.cache_dir):  # a full cache disk: one line
-        stats = _run_and_write(config, output, use_cache, started)
+        stats = _run_and_write(config, output, use_cache, started, rerun)
     log_summary(stats)
     logger.info("wrote %s", output)
     if stats.deferred.complete and not keep_step_outputs:
@@ -143,13 +160,15 @@ def _generate_holding_cache(
 
 
 def _run_and_write(
-    config: FactoryConfig, output: Path, use_cache: bool, started: float
+    config: FactoryConfig, output: Path, use_cache: bool, started: float, rerun: bool = False
 ) -> RunStats:
-    """Seeds, the pipeline, then the output folder, staged (`reasonembed.data.staging`)."""
+    """Seeds, the pipeline, then the output folder, staged (`reasonembed.data.staging`); on a
+    re-run, with the earlier runs' usage and what was added to the folder (`carry_over`)."""
     from reasonembed.factory.engine import run_pipeline
     from reasonembed.factory.output_writer import CountedBatches, iter_raw_batches, leaf_files
     from reasonembed.factory.pipeline import LEAF_STEP, build_pipeline
 
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     seed_counts, seeds_file = select_all_seeds(config)
     pipeline = build_pipeline(config, seeds_file=str(seeds_file))
     run_id, step_cache_ok = start_llm_run(config)
@@ -176,23 +195,104 @@ def _run_and_write(
             sigterm_as_interrupt(),
             staged_folder(output, lambda staged: staged * seeds // max(1, leaf.rows)) as staging,
         ):
+            earlier = OutputFolder(output).recorded_stats() if rerun else {}
             stats = write_output_folder(
                 config,
                 staging,
                 leaf,
                 seed_counts,
                 pipeline.dump(),
-                finish=lambda counts: finish_llm_run(config, run_id, counts),
+                finish=lambda counts: finish_llm_run(
+                    config, run_id, counts, earlier.get("llm_usage") or {}, started_at
+                ),
             )
             stats.wall_time_s = round(time.monotonic() - started, 1)
             stats.write(staging)
+            rewritten, kept = carry_over(output, staging) if rerun else ([], [])
     except KeyboardInterrupt as stop:
         raise with_message(
             stop,
             f"interrupted while writing {output}; nothing was written: run the same command "
             "again (the LLM requests all come from the request cache)",
         ) from None
+    if rerun:
+        log_rerun(output, stats, rewritten, kept)
     return stats
+
+
+def carry_over(earlier: Path, staging: Path) -> tuple[list[str], list[str]]:
+    """Into `staging`, what other commands and the user added to `earlier` (a folder holding an
+    earlier run of this config; `OutputFolder.added_entries`): report/ is rewritten from the new
+    data by `reasonembed report`'s code (kept as it was, with a warning, when that fails), every
+    other entry (validation/, notes) is kept, hard-linked (copied across file systems).
+    Returns the names (folders with a trailing /) rewritten and kept."""
+    rewritten: list[str] = []
+    kept: list[str] = []
+    for entry in OutputFolder(earlier).added_entries():
+        name = entry.name + ("/" if entry.is_dir() else "")
+        if entry.name == REPORT_DIR and entry.is_dir() and _rewrite_report(earlier, staging):
+            rewritten.append(name)
+            continue
+        _link_or_copy(entry, staging / entry.name)
+        kept.append(name)
+    return rewritten, kept
+
+
+def _rewrite_report(earlier: Path, staging: Path) -> bool:
+    """Write report/ of the folder being staged; False (one warning) when it cannot be."""
+    from reasonembed.quality.report import write_report
+
+    try:
+        write_report(staging, staging / REPORT_DIR)
+    except DiskFull:
+        raise
+    except Exception as error:  # noqa: BLE001  (the data is written: keep the earlier report)
+        logger.warning(
+            "%s/%s could not be rewritten from the new data (%s); the earlier one is kept: run "
+            "`reasonembed report %s` to rewrite it",
+            earlier,
+            REPORT_DIR,
+            str(error).splitlines()[0] if str(error) else type(error).__name__,
+            earlier,
+        )
+        return False
+    return True
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """`source` (a file, a folder or a symlink) at `target`, files hard-linked where possible."""
+
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    if source.is_symlink():
+        target.symlink_to(os.readlink(source))
+    elif source.is_dir():
+        shutil.copytree(source, target, symlinks=True, copy_function=link)
+    else:
+        link(str(source), str(target))
+
+
+def log_rerun(output: Path, stats: RunStats, rewritten: list[str], kept: list[str]) -> None:
+    """The one line of a re-run into an earlier run of this config: what it rewrote and kept."""
+    earlier = len(stats.llm_usage.get("runs", [])) - 1
+    total = stats.llm_usage.get("total", {})
+    parts = [
+        f"rewrote the data and stats.json, whose llm_usage keeps {earlier} earlier "
+        f"run{'s' if earlier != 1 else ''} (folder total {total.get('requests', 0)} requests "
+        f"sent, {total.get('prompt_tokens', 0) + total.get('completion_tokens', 0)} tokens, "
+        f"${total.get('cost_usd', 0):.4f}; this run is the last of llm_usage.runs)"
+    ]
+    if rewritten:
+        parts.append(f"rewrote {', '.join(rewritten)}")
+    if kept:
+        parts.append(f"kept {', '.join(kept)}")
+    logger.info(
+        "re-ran into %s, which held an earlier run of this config: %s", output, "; ".join(parts)
+    )
 
 
 def hide_model_loading_bars() -> None:
@@ -326,11 +426,17 @@ def build_stats(
 
 
 def log_summary(stats: RunStats) -> None:
-    total = stats.llm_usage.get("total", {})
+    """The closing line: the funnel, then where this run's LLM answers came from (sent, the
+    request cache, distilabel's step cache) and, after earlier runs into the same folder, the
+    folder's totals."""
+    total = stats.run_usage().get("total", {})
+    runs = len(stats.llm_usage.get("runs", []))
+    folder = stats.llm_usage.get("total", {})
     logger.info(
         "summary: %d seeds, %d queries, %d candidates, %d judgements, re-asks %s, "
-        "quarantined %s, %d samples kept (%.1f pos / %.1f neg each); LLM requests %d sent "
-        "(%d retried), %d from cache, %d tokens; %.0f s",
+        "quarantined %s, %d samples kept (%.1f pos / %.1f neg each); LLM answers of this run: "
+        "%d requests sent (%d retried), %d from the request cache, %d reused from the step "
+        "cache, %d tokens%s; %.0f s",
         stats.stage_count("seeds"),
         stats.stage_count("queries"),
         stats.candidates,
@@ -343,6 +449,14 @@ def log_summary(stats: RunStats) -> None:
         total.get("requests", 0),
         total.get("retries", 0),
         total.get("cached", 0),
+        total.get("step_cache", 0),
         total.get("prompt_tokens", 0) + total.get("completion_tokens", 0),
+        (
+            f" (the folder's {runs} runs: {folder.get('requests', 0)} requests sent, "
+            f"{folder.get('prompt_tokens', 0) + folder.get('completion_tokens', 0)} tokens, "
+            f"${folder.get('cost_usd', 0):.4f})"
+            if runs > 1
+            else ""
+        ),
         stats.wall_time_s,
     )

@@ -77,6 +77,7 @@ class FunnelCounts:
     quarantined_queries: int = 0
     quarantined_judgements: int = 0
     reasks: Counter = field(default_factory=Counter)
+    answers: Counter = field(default_factory=Counter)  # stage -> LLM answers the rows carry
     samples_per_domain: Counter = field(default_factory=Counter)
     positives: int = 0
     negatives: int = 0
@@ -196,6 +197,7 @@ class OutputWriter:
             payload = json.loads(entry["payload"])
             for stage in USAGE_STAGES:
                 attempts = int(payload.get(f"{stage}_attempts") or 0)
+                counts.answers[stage] += attempts
                 if attempts and stage != "annotation":
                     counts.reasks[stage] += attempts - 1
             return
@@ -207,6 +209,7 @@ class OutputWriter:
         for stage in USAGE_STAGES:
             attempts = int(sample.get(f"{stage}_attempts") or 0)
             asked = judged + quarantined if stage == "annotation" else 1
+            counts.answers[stage] += attempts
             if attempts:
                 counts.reasks[stage] += attempts - asked
         for name, value in (sample.get("prompt_hashes") or {}).items():

@@ -4,7 +4,9 @@
 
 1. the output target (`output`): a file, a folder under a file, an unwritable place, or a
    non-empty folder that does not hold an earlier run of this same config is refused (the
-   latter unless `overwrite`; `generate` then replaces the folder as a whole);
+   latter unless `overwrite`; `generate` then replaces the folder as a whole); a folder holding
+   an earlier run of this config (same config hash) is "same-run": `generate` re-runs into it
+   and keeps its record (reasonembed.factory.generate);
 2. each LLM role's `api_key_env` (openai backend): unset or empty; a value that looks like a key
    is never echoed;
 3. every corpus is read and validated as `generate` will read it (fields, duplicate ids, bytes

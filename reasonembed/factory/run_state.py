@@ -22,10 +22,22 @@ run deferred work, so queries with deferred rows were left out of its output and
 completes them).
 
 `finish_llm_run` records or clears the partial-run marker and returns the stats sections:
-`llm_usage` (requests, cached, retries, failed, deferred, tokens and cost per stage, per role
-and in total, for this run), `deferred` (rows, queries, reasons; `complete` False when the
-output is partial) and `annotation_prompt_layout` (prompt tokens per judgement and the share of
-them that is a prefix shared by the query's judgements, counted at 4 characters a token).
+`llm_usage`, `deferred` (rows, queries, reasons; `complete` False when the output is partial)
+and `annotation_prompt_layout` (prompt tokens per judgement and the share of them that is a
+prefix shared by the query's judgements, counted at 4 characters a token).
+
+`llm_usage` is the record of the runs that produced an output folder (a re-run of the same
+config into it adds to the record, `fold_usage`):
+
+    run_id          this run (the last of `runs`)
+    stages, roles, total
+                    summed over `runs`: calls, requests (sent fresh), cached (answered by the
+                    request cache), retries, failed, deferred, prompt/completion tokens and
+                    cost_usd of the fresh requests; each stage also has its role and models
+    runs            one entry per run, oldest first: run_id, started_at (UTC, ISO 8601; None for
+                    a run recorded before this list existed), stages and total as above for that
+                    run alone, each with `step_cache`: the answers its rows carry that no ledger
+                    entry of that run accounts for (reused from distilabel's step cache)
 """
 
 from __future__ import annotations
@@ -42,7 +54,7 @@ from reasonembed.factory.pipeline import distilabel_cache_dir, pacing_file_of, p
 from reasonembed.llms.base import ReasonEmbedLLM
 from reasonembed.llms.prompt_layout import annotation_prefix_report, chars_per_token_counter
 from reasonembed.llms.request_cache import RequestCache, request_cache_path
-from reasonembed.llms.usage import begin_run, usage_report
+from reasonembed.llms.usage import COUNT_FIELDS, begin_run, role_of, usage_report
 from reasonembed.steps.annotation import AnnotateRelevance
 from reasonembed.steps.seed_gate import SeedGate
 
@@ -73,10 +85,18 @@ def start_llm_run(config: FactoryConfig) -> tuple[str, bool]:
     return run_id, not unfinished and not partial
 
 
-def finish_llm_run(config: FactoryConfig, run_id: str, counts) -> dict[str, Any]:
+def finish_llm_run(
+    config: FactoryConfig,
+    run_id: str,
+    counts,
+    earlier_usage: dict[str, Any] | None = None,
+    started_at: str | None = None,
+) -> dict[str, Any]:
     """Close the run: record or clear the partial-run marker and return the stats sections
     `llm_usage`, `deferred` and `annotation_prompt_layout`. `counts`: the output writer's
-    FunnelCounts (deferred rows and reasons, the samples measured for prefix sharing)."""
+    FunnelCounts (deferred rows and reasons, the answers its rows carry per stage, the samples
+    measured for prefix sharing). `earlier_usage`: the `llm_usage` of the folder this run
+    re-runs into (same config), kept in the record; None for a new folder."""
     deferred_queries = counts.statuses.get("deferred", 0)
     deferred = {
         "deferred_rows": counts.deferred_rows,
@@ -91,10 +111,79 @@ def finish_llm_run(config: FactoryConfig, run_id: str, counts) -> dict[str, Any]
         mark_partial(config.cache_dir, digest, deferred)
     _running_marker(config).unlink(missing_ok=True)
     return {
-        "llm_usage": usage_report(request_cache_path(config.cache_dir), run_id),
+        "llm_usage": fold_usage(
+            earlier_usage,
+            run_entry(
+                usage_report(request_cache_path(config.cache_dir), run_id),
+                counts.answers,
+                started_at,
+            ),
+        ),
         "deferred": deferred,
         "annotation_prompt_layout": annotation_layout(config, counts.layout_samples),
     }
+
+
+def run_entry(
+    report: dict[str, Any], answers: dict[str, int], started_at: str | None
+) -> dict[str, Any]:
+    """One run of `llm_usage.runs` from its `usage_report` and the answers its output rows carry
+    per stage (`answers`): each stage's and the total's `step_cache` is what the rows carry
+    beyond the answers the ledger accounts for this run (sent and answered, or cached)."""
+    stages = {name: dict(stage) for name, stage in report["stages"].items()}
+    for name, carried in answers.items():
+        stage = stages.setdefault(name, {"role": role_of(name), "models": []})
+        accounted = stage.get("requests", 0) - stage.get("failed", 0) + stage.get("cached", 0)
+        stage["step_cache"] = max(0, carried - accounted)
+    for stage in stages.values():
+        stage.setdefault("step_cache", 0)
+    total = {**report["total"], "step_cache": sum(s["step_cache"] for s in stages.values())}
+    return {
+        "run_id": report["run_id"],
+        "started_at": started_at,
+        "stages": dict(sorted(stages.items())),
+        "total": total,
+    }
+
+
+def fold_usage(earlier: dict[str, Any] | None, run: dict[str, Any]) -> dict[str, Any]:
+    """`llm_usage` of a folder: the runs of `earlier` (an `llm_usage` as stats.json holds it; one
+    of a version without `runs` counts as one run), then `run`, with their sums."""
+    runs = list(earlier_runs(earlier or {}))
+    runs.append(run)
+    stages: dict[str, dict[str, Any]] = {}
+    roles: dict[str, dict[str, Any]] = {}
+    total: dict[str, Any] = {}
+    for entry in runs:
+        for name, stage in entry.get("stages", {}).items():
+            if "calls" not in stage:  # no ledger row in that run: nothing to add
+                continue
+            summed = stages.setdefault(name, {"role": stage.get("role"), "models": []})
+            summed["models"] += [m for m in stage.get("models", []) if m not in summed["models"]]
+            for bucket in (summed, roles.setdefault(stage.get("role") or "other", {}), total):
+                for field in (*COUNT_FIELDS, "cost_usd"):
+                    bucket[field] = bucket.get(field, 0) + (stage.get(field) or 0)
+    for bucket in (*stages.values(), *roles.values(), total):
+        if "cost_usd" in bucket:
+            bucket["cost_usd"] = round(bucket["cost_usd"], 6)
+    return {"run_id": run["run_id"], "stages": stages, "roles": roles, "total": total, "runs": runs}
+
+
+def earlier_runs(usage: dict[str, Any]) -> list[dict[str, Any]]:
+    """The runs an earlier `llm_usage` records: its `runs`, or itself as one run when it has
+    none (a stats.json written before runs were listed); [] when it records no run."""
+    if isinstance(usage.get("runs"), list):
+        return [run for run in usage["runs"] if isinstance(run, dict)]
+    if not usage.get("run_id") and not usage.get("stages"):
+        return []
+    return [
+        {
+            "run_id": usage.get("run_id"),
+            "started_at": None,
+            "stages": usage.get("stages") or {},
+            "total": usage.get("total") or {},
+        }
+    ]
 
 
 def step_cache_folder(config: FactoryConfig) -> Path:

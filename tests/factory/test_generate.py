@@ -4,6 +4,7 @@ stand-in: deterministic answers, so the funnel is exact), with real mining (Mini
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import sqlite3
 import subprocess
@@ -128,10 +129,79 @@ def test_a_run_that_keeps_nothing_fails_naming_the_largest_drop(tmp_path, server
     assert "Traceback" not in result.stderr
 
 
-def test_output_folder_is_refused_or_replaced_as_a_whole(tmp_path, server):
+class _Lines(logging.Handler):
+    """The messages of one logger (on the logger itself: distilabel replaces the root's handlers
+    while a pipeline runs, pytest's caplog among them)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(logging.INFO)
+        self.logger = logging.getLogger(name)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def __enter__(self) -> _Lines:
+        self.logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.logger.removeHandler(self)
+
+
+def test_a_rerun_keeps_the_record_and_another_config_is_refused_or_replaced(tmp_path, server):
     output = tmp_path / "out"
-    first = generate(parse_config(_config(tmp_path, server)), output)
+    config = parse_config(_config(tmp_path, server))
+    first = generate(config, output, keep_step_outputs=True)
     assert first.samples == 2
+    paid = first.llm_usage["total"]
+    asked = 2 + 2 + 2 * N_CANDIDATES  # queries, reasoning queries, judgements (no re-ask)
+    assert paid["requests"] == asked and paid["prompt_tokens"] > 0 and paid["completion_tokens"] > 0
+    write_report(output)
+    (output / "notes.md").write_text("my notes\n")
+
+    # the same config again into the same folder: every answer from distilabel's step cache
+    with _Lines("reasonembed.generate") as log:
+        generate(config, output)
+    assert (output / "report" / "index.html").is_file()  # rewritten from the new data
+    assert (output / "notes.md").read_text() == "my notes\n"
+    again = RunStats.read(output)
+    assert again.llm_usage["total"] == paid  # the first run's requests, tokens and cost kept
+    first_run, second_run = again.llm_usage["runs"]
+    assert first_run["run_id"] == first.llm_usage["run_id"] and first_run["total"] == {
+        **paid,
+        "step_cache": 0,
+    }
+    assert second_run["run_id"] == again.llm_usage["run_id"] != first_run["run_id"]
+    assert (
+        second_run["total"].get("requests", 0) == 0 and second_run["total"]["step_cache"] == asked
+    )
+    assert second_run["stages"]["annotation"]["step_cache"] == 2 * N_CANDIDATES
+    said = log.text
+    assert f"re-ran into {output}, which held an earlier run of this config" in said
+    assert "keeps 1 earlier run" in said and "rewrote report/; kept notes.md" in said
+    assert (
+        "LLM answers of this run: 0 requests sent (0 retried), 0 from the request cache, "
+        f"{asked} reused from the step cache" in said
+    )
+    assert f"(the folder's 2 runs: {asked} requests sent" in said
+
+    # and again, the step outputs removed after the complete run: the request cache answers
+    with _Lines("reasonembed.generate") as log:
+        third = generate(config, output)
+    assert third.llm_usage["total"]["requests"] == asked and len(third.llm_usage["runs"]) == 3
+    assert third.run_usage()["total"]["cached"] == asked
+    assert (
+        f"0 requests sent (0 retried), {asked} from the request cache, 0 reused from the step "
+        "cache" in log.text
+    )
+    publish(output, "org/remixer-test", "1.0.0", dry_run=True, dry_run_dir=tmp_path / "release")
+    assert (tmp_path / "release" / "report" / "report.md").is_file()  # the report ships
+
     (output / "reasonembed" / "stale-domain.jsonl").write_text('{"query": "old"}\n')
     other = _config(tmp_path, server, seed=8)  # another config: another run
     with pytest.raises(UserError, match="pass --overwrite to replace it"):
@@ -139,7 +209,10 @@ def test_output_folder_is_refused_or_replaced_as_a_whole(tmp_path, server):
     assert (output / "reasonembed" / "stale-domain.jsonl").exists()  # untouched
     generate(parse_config(other), output, overwrite=True)
     assert not (output / "reasonembed" / "stale-domain.jsonl").exists()  # replaced, not mixed
-    assert RunStats.read(output).config_hash != first.config_hash
+    replaced = RunStats.read(output)
+    assert replaced.config_hash != first.config_hash
+    assert [run["run_id"] for run in replaced.llm_usage["runs"]] == [replaced.llm_usage["run_id"]]
+    assert not (output / "report").exists() and not (output / "notes.md").exists()
     assert not list(tmp_path.glob(".out.*"))  # no staging or old folder left behind
 
 
