@@ -15,6 +15,12 @@ from huggingface_hub import DatasetCard, DatasetCardData
 from reasonembed.bright.data import HUB_REPO
 from reasonembed.data.domains import BRIGHT_DOMAINS
 from reasonembed.hub.layout import ReleaseLayout
+from reasonembed.quality.audit_score import (
+    format_interval,
+    format_kappa,
+    sample_size,
+    summary_line,
+)
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "datacards" / "remixer_dataset.md.j2"
 DEFAULT_LICENSE = "cc-by-4.0"  # BRIGHT, the seed corpora, is CC-BY-4.0
@@ -105,11 +111,64 @@ def changelog(facts: dict, previous: dict | None) -> list[str]:
         lines.append(
             f"factory config hash: {', '.join(previous.get('config_hash') or ['none'])} -> {', '.join(facts['config_hash'] or ['none'])}"
         )
+    new_audit, old_audit = facts.get("audit"), previous.get("audit")
+    if _audit_summary(new_audit) != _audit_summary(old_audit):
+        lines.append(f"human audit: {_audit_summary(old_audit)} -> {_audit_summary(new_audit)}")
     if facts["factory_version"] != previous.get("factory_version"):
         lines.append(
             f"factory version: {', '.join(previous.get('factory_version') or ['none'])} -> {', '.join(facts['factory_version'] or ['none'])}"
         )
     return lines
+
+
+def _audit_summary(score: dict | None) -> str:
+    return summary_line(score).removeprefix("the judge ") if score else "none"
+
+
+def audit_section(score: dict | None) -> dict | None:
+    """What the card's "Human audit" section shows of audit/score.json (figures formatted by
+    reasonembed.quality.audit_score); None without a score: the card then says nothing about
+    human review."""
+    if score is None:
+        return None
+    overall = score["overall"]
+    return {
+        "agreed": overall["agreed"],
+        "pairs": overall["pairs"],
+        "unsure": overall["unsure"],
+        "unmarked": overall["unmarked"],
+        "kappa": format_kappa(overall["kappa"]),
+        "reviewers": f"{len(score['reviewers'])} reviewer"
+        + ("s" if len(score["reviewers"]) != 1 else ""),
+        "seed": score["seed"],
+        "sample_pairs": sample_size(score),
+        "labels": [
+            {
+                "label": side,
+                "precision": format_interval(overall[side]["precision"]),
+                "recall": format_interval(overall[side]["recall"]),
+            }
+            for side in ("positive", "negative")
+        ],
+        "domains": [
+            {
+                "domain": domain,
+                "pairs": figures["pairs"],
+                "agreed": figures["agreed"],
+                "kappa": format_kappa(figures["kappa"]),
+            }
+            for domain, figures in score["per_domain"].items()
+        ],
+        "between": [
+            {
+                "reviewers": " / ".join(entry["reviewers"]),
+                "pairs": entry["pairs"],
+                "agreed": entry["agreed"],
+                "kappa": format_kappa(entry["kappa"]),
+            }
+            for entry in score["inter_reviewer"]
+        ],
+    }
 
 
 def _delta(new, old) -> str:
@@ -166,6 +225,7 @@ def render_card(
         validation=facts["validation"],
         validation_columns=validation_columns,
         validation_on=facts.get("validation_on", "BRIGHT"),
+        audit=audit_section(facts.get("audit")),
         previous_version=previous.get("version") if previous else None,
         changelog=changelog(facts, previous),
     )

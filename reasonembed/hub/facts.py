@@ -16,6 +16,8 @@
                    candidate_drops, decontamination {performed, bright}
     validation     rows of validation/validation.json when present
     validation_on  what it evaluated on ('BRIGHT', or the user's BEIR-format sets)
+    audit          audit/score.json (`reasonembed audit score`: the judge against human review)
+                   when present, else None; a score of another config_hash is refused
 
 The folder is read through reasonembed.data.output_folder.OutputFolder: parquet one record batch of
 the needed columns at a time, JSONL counted line by line.
@@ -33,7 +35,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from reasonembed.data.output_folder import RAW, VALIDATION_FILE, OutputFolder, count_rows
+from reasonembed.errors import UserError
 from reasonembed.hub.layout import ReleaseLayout
+from reasonembed.quality.audit_score import AUDIT_DIR, SCORE_FILE, read_audit_score
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +91,21 @@ def gather(layout: ReleaseLayout) -> dict:
     )
     facts["validation"] = _validation_rows(folder.validation_dir / VALIDATION_FILE)
     facts["validation_on"] = _validation_on(folder.validation_dir / VALIDATION_FILE)
+    facts["audit"] = _audit(folder, facts["config_hash"])
     return facts
+
+
+def _audit(folder: OutputFolder, config_hashes: list[str]) -> dict | None:
+    """audit/score.json, or None; UserError when it scored a sample of another dataset."""
+    score = read_audit_score(folder.path)
+    if score is not None and config_hashes and score.get("config_hash") not in config_hashes:
+        raise UserError(
+            f"{folder.subfolder(AUDIT_DIR) / SCORE_FILE}: an audit of config hash "
+            f"{score.get('config_hash')!r}, but the data is of {', '.join(config_hashes)}: "
+            f"draw and score a new sample (`reasonembed audit sample {folder.path}`, then "
+            "`audit score`), or remove the file to publish without the audit"
+        )
+    return score
 
 
 def _validation_on(path: Path) -> str:

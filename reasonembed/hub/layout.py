@@ -8,9 +8,11 @@ every config keeps the format the factory wrote:
     config.yaml  pipeline.yaml  stats.json                        (as written by the factory)
     report/report.md  report/*.png                                (optional, `reasonembed report`)
     validation/validation.json|.md  validation/*.png              (optional, `reasonembed validate`)
+    audit/score.json  audit/score.md                              (optional, `reasonembed audit score`)
     README.md  release.json                                       (written by the release)
 
-The quarantine folder is never published: quarantined rows are rejects, not data.
+The quarantine folder is never published: quarantined rows are rejects, not data. Of audit/ only
+the score is: the sample and the review files stay local.
 `require_complete(output_dir)` refuses a folder that lacks any of the files a release lists.
 """
 
@@ -30,6 +32,7 @@ from reasonembed.data.output_folder import (
     config_glob,
 )
 from reasonembed.errors import UserError
+from reasonembed.quality.audit_score import AUDIT_DIR, SCORE_FILE, SCORE_MARKDOWN
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,8 @@ EXTRA_SUFFIXES = {
     REPORT_DIR: (".md", ".png", ".json", ".html"),
     VALIDATION_DIR: (".md", ".png", ".json"),
 }
+# the audit's published files, once `reasonembed audit score` wrote them (score.json first)
+AUDIT_FILES = (SCORE_FILE, SCORE_MARKDOWN)
 # files the release writes itself or the repository keeps from its creation
 KEPT_REMOTE_FILES = (".gitattributes",)
 
@@ -73,7 +78,7 @@ class ReleaseLayout:
     root: Path
     configs: tuple[ConfigFiles, ...]
     metadata: tuple[ReleaseFile, ...]  # config.yaml, pipeline.yaml, stats.json (those present)
-    extras: tuple[ReleaseFile, ...]  # report/ and validation/ files
+    extras: tuple[ReleaseFile, ...]  # report/, validation/ and audit/ files
 
     def files(self) -> list[ReleaseFile]:
         """Every file copied from the output folder (not the card or the manifest)."""
@@ -139,4 +144,9 @@ def collect(output_dir: str | Path) -> ReleaseLayout:
             for path in sorted(output.subfolder(folder).iterdir()):
                 if path.is_file() and path.suffix in suffixes:
                     extras.append(ReleaseFile(f"{folder}/{path.name}", path))
+    if (output.subfolder(AUDIT_DIR) / SCORE_FILE).is_file():
+        for name in AUDIT_FILES:
+            path = output.subfolder(AUDIT_DIR) / name
+            if path.is_file():
+                extras.append(ReleaseFile(f"{AUDIT_DIR}/{name}", path))
     return ReleaseLayout(root, tuple(configs), tuple(metadata), tuple(extras))

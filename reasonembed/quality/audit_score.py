@@ -1,7 +1,7 @@
 """The human audit's score: how often the LLM judge agrees with the reviewers of an audit sample.
 
 `score_reviews(output_dir, review_paths)` reads DIR/audit/sample.json (`reasonembed audit
-sample`) and the review files the report page exported, and returns the score.json dict;
+sample`, read by reasonembed.quality.audit_sample.read_audit_sample) and the review files the report page exported, and returns the score.json dict;
 `write_audit_score` writes it to DIR/audit/score.json with a readable DIR/audit/score.md;
 `read_audit_score` reads it back (the dataset card does). The file contract is the one the
 sampler and the page share (format names below):
@@ -31,13 +31,11 @@ from pathlib import Path
 from reasonembed.data.output import write_json, write_text
 from reasonembed.data.textio import read_utf8
 from reasonembed.errors import UserError
+from reasonembed.quality.audit_sample import AUDIT_DIR, SAMPLE_FILE, read_audit_sample
+from reasonembed.quality.browse_items import REVIEW_FORMAT
 
-AUDIT_DIR = "audit"
-SAMPLE_FILE = "sample.json"
 SCORE_FILE = "score.json"
 SCORE_MARKDOWN = "score.md"
-SAMPLE_FORMAT = "reasonembed-audit-sample/1"
-REVIEW_FORMAT = "reasonembed-audit-review/1"
 SCORE_FORMAT = "reasonembed-audit-score/1"
 # a review's mark -> the human label (True: relevant, False: not relevant, None: left out)
 MARKS = {"relevant": True, "not_relevant": False, "unsure": None}
@@ -120,21 +118,6 @@ def _load_json(path: Path, what: str) -> dict:
     return data
 
 
-def _read_sample(output_dir: Path) -> dict:
-    path = audit_dir(output_dir) / SAMPLE_FILE
-    if not path.is_file():
-        raise UserError(
-            f"{path}: no audit sample; run `reasonembed audit sample {output_dir}` first"
-        )
-    sample = _load_json(path, "audit sample")
-    if sample.get("format") != SAMPLE_FORMAT:
-        raise UserError(
-            f"{path}: format {sample.get('format')!r} is not {SAMPLE_FORMAT!r}; "
-            f"run `reasonembed audit sample {output_dir}` again"
-        )
-    return sample
-
-
 def read_review(path: Path, sample: dict) -> tuple[str, dict[str, bool | None]]:
     """(reviewer, {pair_id: True | False | None}) of one review file, checked against the sample
     (see the module docstring); UserError naming the file and the field otherwise."""
@@ -178,7 +161,7 @@ def read_review(path: Path, sample: dict) -> tuple[str, dict[str, bool | None]]:
 def score_reviews(output_dir: str | Path, review_paths: list[Path]) -> dict:
     """The score.json dict of the reviews against DIR/audit/sample.json (module docstring)."""
     output_dir = Path(output_dir)
-    sample = _read_sample(output_dir)
+    sample = read_audit_sample(output_dir)
     if not review_paths:
         raise UserError("no review file given; pass the file(s) exported from the report page")
     reviews: dict[str, dict[str, bool | None]] = {}
@@ -253,7 +236,7 @@ def _between(first: str, second: str, a: dict, b: dict) -> dict:
 def write_audit_score(output_dir: str | Path, review_paths: list[Path]) -> Path:
     """Score the reviews (`score_reviews`) into DIR/audit/score.json and score.md; the folder."""
     score = score_reviews(output_dir, review_paths)
-    threshold = _read_sample(Path(output_dir))["positive_threshold"]
+    threshold = read_audit_sample(output_dir)["positive_threshold"]
     folder = audit_dir(output_dir)
     write_json(score, folder / SCORE_FILE)
     write_text(score_markdown(score, threshold), folder / SCORE_MARKDOWN)

@@ -16,24 +16,38 @@ from huggingface_hub import DatasetCard
 
 from reasonembed.hub import facts, layout
 from reasonembed.hub.card import render_card, size_category
+from reasonembed.quality.audit_sample import write_audit_sample
+from reasonembed.quality.audit_score import write_audit_score
+from tests.support.audit_reviews import write_reviews
 from tests.support.factory_output import write_output
 
 GOLDEN = (
     Path(__file__).parent / "golden" / "README.md.golden"
 )  # not .md: `ruff format` rewrites code blocks in .md
+GOLDEN_AUDIT = Path(__file__).parent / "golden" / "README.audit.md.golden"
 
 
-def _card(tmp_path) -> str:
+def _card(tmp_path, audit: bool = False) -> str:
     previous_folder = write_output(tmp_path / "previous", domains={"biology": 3, "leetcode": 2})
     previous = {"version": "1.0.0", **facts.gather(layout.collect(previous_folder))}
-    current = layout.collect(
-        write_output(
-            tmp_path / "current",
-            domains={"biology": 4, "economics": 2},
-            revision=2,
-            validation=True,
-        )
+    folder = write_output(
+        tmp_path / "current",
+        domains={"biology": 4, "economics": 2},
+        revision=2,
+        validation=True,
     )
+    if audit:
+        # every judged pair (n above their count), two reviewers: what `audit sample` and
+        # `audit score` leave in DIR/audit/
+        write_audit_sample(folder, 200, seed=3)
+        reviews = write_reviews(
+            folder,
+            tmp_path / "reviews",
+            alice={},
+            bob={"disagree_every": 3, "unsure_every": 5},
+        )
+        write_audit_score(folder, reviews)
+    current = layout.collect(folder)
     return render_card(
         facts.gather(current),
         current,
@@ -51,6 +65,27 @@ def test_card_matches_golden_file(tmp_path):
     assert text == GOLDEN.read_text(encoding="utf-8"), (
         "card changed: see the module docstring to regenerate"
     )
+
+
+def test_card_with_a_human_audit_matches_golden_file(tmp_path):
+    text = _card(tmp_path, audit=True)
+    if os.environ.get("REASONEMBED_UPDATE_GOLDEN"):
+        GOLDEN_AUDIT.write_text(text, encoding="utf-8")
+    assert text == GOLDEN_AUDIT.read_text(encoding="utf-8"), (
+        "card changed: see the module docstring to regenerate"
+    )
+    body = DatasetCard(text).text
+    # every judged pair: 6 kept samples x 5 judged candidates (the quarantined one is not judged)
+    assert "## Human audit" in body
+    assert "2 reviewers\nmarked 30 judged (query, candidate) pairs" in body
+    assert "**The judge agreed with human review on 34 of 49 pairs** (Cohen's kappa 0.356;" in body
+    assert "[`audit/score.json`](audit/score.json)" in body
+    assert "human audit: none -> agreed with human review on " in body  # the changelog
+
+
+def test_a_card_without_audit_says_nothing_about_human_review(tmp_path):
+    text = _card(tmp_path).lower()
+    assert "human" not in text and "audit" not in text and "reviewer" not in text
 
 
 def test_front_matter_parses_with_dataset_card(tmp_path):
