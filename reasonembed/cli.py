@@ -8,6 +8,8 @@ distilabel pipeline forks its workers.
 Errors end the command with exit status 1 and ONE log line: a `UserError` says what to fix;
 any other exception is reported as `TYPE: message (run with -v for the traceback)`. The full
 traceback is printed only with `-v/--verbose`, which works before or after the sub-command.
+Progress bars are drawn only when stderr is a terminal (`reasonembed.logs.bars_off_terminal`);
+a log file gets one progress line every REASONEMBED_PROGRESS_EVERY_S seconds instead.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pydantic.warnings import UnsupportedFieldAttributeWarning
 
 from reasonembed.errors import UserError
 from reasonembed.interrupts import exit_status
-from reasonembed.logs import configure_logging
+from reasonembed.logs import bars_off_terminal, configure_logging
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -85,6 +87,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     # distilabel 1.5.3 declares a field pydantic 2.14 warns about on every import: not ours to fix
     warnings.filterwarnings("ignore", category=UnsupportedFieldAttributeWarning)
+    bars_off_terminal()  # before a command module imports tqdm; child processes inherit it
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((arg for arg in argv if arg in COMMANDS), None)
     args = build_parser(only=command).parse_args(argv)

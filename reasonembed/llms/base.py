@@ -22,6 +22,8 @@ runtime resources, `_runtime_attrs`, are dropped and re-created on first use).
 from __future__ import annotations
 
 import logging
+import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,10 +40,11 @@ from reasonembed.logs import quiet_third_party_loggers
 logger = logging.getLogger(__name__)
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
-# fresh completions are added to the usage ledger in rows of at most this many, or every
-# LEDGER_FLUSH_S seconds, so a killed call loses at most one unrecorded chunk of counts
+# fresh completions are added to the usage ledger at most LEDGER_FLUSH_S seconds after they
+# arrive, in rows of at most LEDGER_CHUNK: a killed call loses at most one unrecorded chunk of
+# counts, and the progress displays (factory.progress) move as answers arrive
 LEDGER_CHUNK = 64
-LEDGER_FLUSH_S = 2.0
+LEDGER_FLUSH_S = 1.0
 
 
 @dataclass
@@ -73,22 +76,44 @@ def strip_reasoning(text: str) -> str:
 
 
 class _LedgerChunks:
-    """The usage-ledger rows of one `complete` call, written in chunks as completions arrive."""
+    """The usage-ledger rows of one `complete` call, written as completions arrive.
+
+    A completion is written at once when the call wrote nothing in the last LEDGER_FLUSH_S
+    seconds, else with the others that arrive meanwhile, by a timer at most LEDGER_FLUSH_S after
+    the previous row (or at LEDGER_CHUNK pending): progress readers see every answer about a
+    second late at most, and a busy call writes about one row a second, not one per request."""
 
     def __init__(self, llm: ReasonEmbedLLM, stage: str | None) -> None:
         self.llm, self.stage = llm, stage
         self.pending: list[Completion] = []
-        self.last_flush = time.monotonic()
+        self.last_flush = -math.inf
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
 
     def add(self, completion: Completion) -> None:
-        self.pending.append(completion)
-        if (
-            len(self.pending) >= LEDGER_CHUNK
-            or time.monotonic() - self.last_flush >= LEDGER_FLUSH_S
-        ):
-            self.flush()
+        with self._lock:
+            self.pending.append(completion)
+            wait = self.last_flush + LEDGER_FLUSH_S - time.monotonic()
+            if len(self.pending) >= LEDGER_CHUNK or wait <= 0:
+                self._write()
+            elif self._timer is None:
+                self._timer = threading.Timer(wait, self._on_timer)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _on_timer(self) -> None:
+        with self._lock:
+            self._timer = None
+            self._write()
 
     def flush(self, cached: int = 0, deferred: int = 0, final: bool = False) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._write(cached, deferred, final)
+
+    def _write(self, cached: int = 0, deferred: int = 0, final: bool = False) -> None:
         if self.llm._ledger is None or not (self.pending or final):
             return
         fresh, self.pending = self.pending, []
