@@ -15,9 +15,6 @@ import argparse
 import logging
 from pathlib import Path
 
-from reasonembed.data.output_folder import OutputFolder
-from reasonembed.errors import UserError
-
 logger = logging.getLogger(__name__)
 
 DEFAULT_N = 200
@@ -95,15 +92,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.audit_action == "sample":
-        if args.n < 1:
-            raise UserError(f"--n {args.n}: give a number of pairs of 1 or more")
         from reasonembed.quality.audit_sample import write_audit_sample
-        from reasonembed.quality.browse import BROWSER_FILE
 
-        path = write_audit_sample(args.dir, args.n, args.seed)
-        page = OutputFolder(args.dir).report_dir / BROWSER_FILE
-        where = page if page.is_file() else f"the page of `reasonembed report {args.dir}`"
-        logger.info("wrote %s: review its pairs in %s", path, where)
+        write_audit_sample(args.dir, args.n, args.seed)
+        logger.info(
+            "next: mark the pairs in the page's Audit view, export the review, then "
+            "`reasonembed audit score %s REVIEW.json`",
+            args.dir,
+        )
         return 0
     from reasonembed.quality.audit_score import read_audit_score, summary_line, write_audit_score
 
