@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -19,6 +20,9 @@ from reasonembed.data.output_folder import OutputFolder, config_glob
 from reasonembed.data.records import CONFIG_FILE, PIPELINE_FILE, QUARANTINE_FILE, STATS_FILE
 from reasonembed.errors import UserError
 from reasonembed.hub.release import publish
+from reasonembed.quality.audit_sample import write_audit_sample
+from reasonembed.quality.audit_score import write_audit_score
+from tests.support.audit_reviews import write_reviews
 from tests.support.factory_output import write_output
 
 REPO = "org/remixer-test"
@@ -292,3 +296,61 @@ def test_publish_cli_without_stats_is_one_line_and_writes_nothing(tmp_path):
     assert len(lines) == 1 and " ERROR " in lines[0], result.stderr
     assert "missing stats.json" in lines[0]
     assert not (tmp_path / "tree").exists()
+
+
+def _audited(folder: Path, downloads: Path) -> Path:
+    """`audit sample` + two reviews (the page's exports, left in DIR/audit/ too) + `audit score`."""
+    write_audit_sample(folder, 12, seed=5)
+    reviews = write_reviews(folder, downloads, alice={}, bob={"disagree_every": 3})
+    for review in reviews:
+        shutil.copy(review, folder / "audit" / review.name)
+    write_audit_score(folder, reviews)
+    return folder
+
+
+def test_a_release_ships_the_audit_score_and_the_card_reports_it(hub_server, tmp_path):
+    plain = publish(write_output(tmp_path / "v1"), REPO, "1.0.0")
+    assert not any(path.startswith("audit/") for path in plain.files)
+
+    folder = _audited(write_output(tmp_path / "v2", revision=2), tmp_path / "downloads")
+    release = publish(folder, REPO, "1.1.0")
+    # the score ships; the sample and the review files (reviewers' raw marks) stay local
+    assert [path for path in release.files if path.startswith("audit/")] == [
+        "audit/score.json",
+        "audit/score.md",
+    ]
+    files = HfApi().list_repo_files(REPO, repo_type="dataset", revision="v1.1.0")
+    assert "audit/score.json" in files and "audit/sample.json" not in files
+    score_path = HfApi().hf_hub_download(
+        REPO, "audit/score.json", repo_type="dataset", revision="v1.1.0", cache_dir=tmp_path / "c"
+    )
+    score = json.loads(Path(score_path).read_text())
+    assert score == json.loads((folder / "audit" / "score.json").read_text())
+    readme = HfApi().hf_hub_download(
+        REPO, "README.md", repo_type="dataset", revision="v1.1.0", cache_dir=tmp_path / "c"
+    )
+    text = Path(readme).read_text(encoding="utf-8")
+    overall = score["overall"]
+    assert (
+        f"**The judge agreed with human review on {overall['agreed']} of {overall['pairs']} "
+        "pairs**" in text
+    )
+    assert "human audit: none -> agreed with human review on" in text  # changelog vs 1.0.0
+    manifest = HfApi().hf_hub_download(
+        REPO, "release.json", repo_type="dataset", revision="v1.1.0", cache_dir=tmp_path / "c"
+    )
+    assert json.loads(Path(manifest).read_text())["audit"] == score
+    first = HfApi().hf_hub_download(
+        REPO, "README.md", repo_type="dataset", revision="v1.0.0", cache_dir=tmp_path / "c"
+    )
+    assert "human review" not in Path(first).read_text(encoding="utf-8").lower()
+
+
+def test_an_audit_of_other_data_is_refused_before_any_upload(hub_server, tmp_path):
+    folder = _audited(write_output(tmp_path / "out", revision=1), tmp_path / "downloads")
+    regenerated = write_output(tmp_path / "regenerated", revision=2)
+    shutil.copytree(folder / "audit", regenerated / "audit")  # a score left from older data
+    log_size = len(hub_server.request_log)
+    with pytest.raises(UserError, match=r"audit/score.json: an audit of config hash"):
+        publish(regenerated, REPO, "1.0.0")
+    assert hub_server.request_log[log_size:] == []
