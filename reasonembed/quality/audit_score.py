@@ -186,19 +186,13 @@ def score_reviews(output_dir: str | Path, review_paths: list[Path]) -> dict:
     left_out = {group: {"unsure": 0, "unmarked": 0} for group in groups}
     for reviewer in reviewers:
         for pair in sample["pairs"]:
-            keys = (("overall", None), ("domain", pair["domain"]), ("reviewer", reviewer))
-            if pair["pair_id"] not in reviews[reviewer]:
-                kind = "unmarked"
-            elif reviews[reviewer][pair["pair_id"]] is None:
-                kind = "unsure"
-            else:
-                kind = None
-            for key in keys:
-                if kind is None:
-                    judge = pair["llm_score"] >= threshold
-                    labels[key].append((judge, reviews[reviewer][pair["pair_id"]]))
+            marked = pair["pair_id"] in reviews[reviewer]
+            human = reviews[reviewer].get(pair["pair_id"])
+            for key in (("overall", None), ("domain", pair["domain"]), ("reviewer", reviewer)):
+                if human is not None:
+                    labels[key].append((pair["llm_score"] >= threshold, human))
                 else:
-                    left_out[key][kind] += 1
+                    left_out[key]["unsure" if marked else "unmarked"] += 1
 
     def figures(key):
         return agreement(labels[key], **left_out[key])
