@@ -45,7 +45,12 @@ from reasonembed.data.output import write_json
 from reasonembed.data.output_folder import OutputFolder
 from reasonembed.data.textnorm import stable_hash
 from reasonembed.errors import UserError
-from reasonembed.quality.browse import existing_browse_limit, positive_threshold, write_browser
+from reasonembed.quality.browse import (
+    existing_browse_limit,
+    positive_threshold,
+    read_stats,
+    write_browser,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -219,13 +224,12 @@ def write_audit_sample(output_dir: str | Path, n: int, seed: int = 0) -> Path:
             f"{folder.subfolder('raw')}: no judged candidate (every relevance_score is null): "
             "nothing to audit"
         )
-    stats = json.loads(folder.stats_path.read_text()) if folder.stats_path.is_file() else {}
     sample = {
         "format": FORMAT,
         "config_hash": config_hash,
         "seed": seed,
         "n_requested": n,
-        "positive_threshold": positive_threshold(folder, stats if isinstance(stats, dict) else {}),
+        "positive_threshold": positive_threshold(folder, read_stats(folder)),
         "sample_digest": sample_digest([pair["pair_id"] for pair in pairs]),
         "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "pairs": pairs,

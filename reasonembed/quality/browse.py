@@ -104,7 +104,7 @@ def _table(header: list[str], body: list[list[str]], css: str = "") -> str:
     return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
 
 
-def _read_stats(folder: OutputFolder) -> dict:
+def read_stats(folder: OutputFolder) -> dict:
     """stats.json as it is (the page shows what it finds): {} when missing or not JSON."""
     path = folder.stats_path
     try:
@@ -269,7 +269,7 @@ def write_browser(
     folder, report_dir = OutputFolder(output_dir).require_folder(), Path(report_dir)
     if browse_limit < 1:
         raise UserError(f"--browse-limit must be at least 1 (got {browse_limit})")
-    stats = _read_stats(folder)
+    stats = read_stats(folder)
     threshold = positive_threshold(folder, stats)
     quarantine = quarantine_file(folder)
     queue = read_audit_items(folder, audit) if audit is not None else None

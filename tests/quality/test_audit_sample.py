@@ -205,3 +205,8 @@ def test_errors_are_one_line(tmp_path, folder):
     with pytest.raises(UserError) as error:
         read_audit_sample(empty)
     assert "expected 'reasonembed-audit-sample/1'" in one_line(error)
+
+
+def test_the_threshold_is_the_configs(tmp_path):
+    folder = write_output(tmp_path / "out", annotation={"positive_threshold": 4})
+    assert draw(folder, 5)["positive_threshold"] == 4
