@@ -3,7 +3,10 @@
 distilabel replaces the root logger's handlers while a pipeline runs (a queue feeding its worker
 processes) and closes that queue at the end; `configure_logging` is called again afterwards: it
 drops such queue handlers and makes sure the command's own lines reach the terminal. Handlers
-that someone else installed (pytest's capture, an application's) are left in place.
+that someone else installed (pytest's capture, an application's) are left in place. Progress
+lines (logger `reasonembed.progress`) get a stderr handler of their own in the command, so they
+keep the command's format and reach stderr also while a pipeline runs (distilabel's handler
+shows WARNING and above only, through rich, on stdout) and from its step processes.
 
 Progress: on a terminal, bars; anywhere else (a log file, CI), none. `bars_off_terminal()`, called
 once by the CLI before anything imports tqdm, turns every tqdm bar off (ours and the libraries':
@@ -54,7 +57,30 @@ def quiet_model_loading() -> None:
         set_hook(_no_weight_loading_bar)
 
 
+PROGRESS_LOGGER = "reasonembed.progress"
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is when a line is written (a test's capture, replaced
+    and closed later, is never held)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ sets it
+        pass
+
+
 def configure_logging(verbose: bool = False) -> None:
+    progress = logging.getLogger(PROGRESS_LOGGER)
+    if not any(isinstance(handler, _StderrHandler) for handler in progress.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter(FORMAT, datefmt="%H:%M:%S"))
+        progress.addHandler(handler)
+    progress.setLevel(logging.INFO)
+    progress.propagate = False
     root = logging.getLogger()
     for handler in list(root.handlers):
         if isinstance(handler, QueueHandler):
@@ -106,6 +132,12 @@ def _count(value: float) -> str:
     return f"{value:,.0f}"
 
 
+def _rate(per_s: float) -> str:
+    if per_s >= 10:
+        return f"{per_s:,.0f}"
+    return f"{per_s:.1f}" if per_s >= 0.1 else f"{per_s:.2g}"
+
+
 def _duration(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
@@ -116,8 +148,8 @@ def _duration(seconds: float) -> str:
 
 class Progress:
     """Work counted toward `total` (None: unknown): a tqdm bar on a terminal (`on_terminal()`),
-    else an INFO line on `logger` every `every_s` seconds (default `progress_every_s()`) in which
-    the count moved, and a closing line if any was written. `update(n)` adds, `set(done)` sets,
+    else an INFO line on `logger` (default PROGRESS_LOGGER) every `every_s` seconds (default
+    `progress_every_s()`) in which the count moved, and a closing line if any was written. `update(n)` adds, `set(done)` sets,
     `set_postfix(name=value)` adds fields (loss) to the bar and the lines. `enabled=False`: no
     output at all (a non-main rank). Not thread-safe: one thread updates it."""
 
@@ -136,7 +168,7 @@ class Progress:
         bar_label: str | None = None,
     ) -> None:
         self.label, self.total, self.unit = label, total, unit
-        self.logger = logger or logging.getLogger("reasonembed.progress")
+        self.logger = logger or logging.getLogger(PROGRESS_LOGGER)
         self.every_s = progress_every_s() if every_s is None else every_s
         self.done = initial
         self.lines = 0
@@ -196,11 +228,11 @@ class Progress:
             text += f"/{_count(self.total)} ({100 * self.done / self.total:.0f}%)"
         elapsed = now - start_t
         rate = (self.done - start_n) / elapsed if elapsed > 0 else 0.0
-        text += f", {rate:.3g}/s" if rate < 10 else f", {rate:,.0f}/s"
+        text += f", {_rate(rate)}/s"
         if final:
             text += f", in {_duration(elapsed)}"
         elif self.total and rate > 0 and self.done < self.total:
-            text += f", ETA {_duration((self.total - self.done) / rate)}"
+            text += f", ETA {_duration(max(1.0, (self.total - self.done) / rate))}"
         for name, value in self.postfix.items():
             text += f", {name} {value}"
         return text

@@ -12,14 +12,11 @@ INFO line (`judgements 1,200/4,000 (30%), 3.1/s, ETA 15 min`) while the stage mo
 
 from __future__ import annotations
 
-import logging
 import threading
 from pathlib import Path
 
 from reasonembed.llms.usage import UsageLedger
 from reasonembed.logs import Progress
-
-logger = logging.getLogger(__name__)
 
 STAGE_LABELS = {
     "domain_filter": "domain filter",
@@ -59,7 +56,6 @@ class StageProgress:
                 STAGE_LABELS.get(stage, stage),
                 total,
                 unit="req",
-                logger=logger,
                 every_s=self.every_s,
                 position=position,
                 bar_label=f"{STAGE_LABELS.get(stage, stage):>17}",
