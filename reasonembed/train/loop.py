@@ -37,9 +37,9 @@ import time
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from reasonembed.data.data_source import load_training_rows
+from reasonembed.logs import Progress
 from reasonembed.retrieval.encoder import Encoder
 from reasonembed.retrieval.model_settings import write_model_settings
 from reasonembed.train.checkpoints import (
@@ -180,12 +180,13 @@ def train(config: TrainConfig) -> Path:
     model.train()
     plans: dict[int, list[list[int]]] = {}
     log = (output / LOG_FILE).open("a", encoding="utf-8") if context.is_main else None
-    bar = tqdm(
-        total=total_steps,
+    bar = Progress(  # a bar on a terminal, else a line every REASONEMBED_PROGRESS_EVERY_S
+        f"redapter {config.loss} steps",
+        total_steps,
         initial=done,
-        desc=f"redapter {config.loss}",
-        disable=not (config.progress and context.is_main),
+        enabled=config.progress and context.is_main,
         unit="step",
+        bar_label=f"redapter {config.loss}",
     )
     try:
         for step in range(done, total_steps):
@@ -236,8 +237,8 @@ def train(config: TrainConfig) -> Path:
             if log is not None:
                 log.write(json.dumps(record) + "\n")
                 log.flush()
-            bar.update(1)
             bar.set_postfix(loss=f"{record['loss']:.4f}", domain=batch.domain)
+            bar.update(1)
             finished = step + 1
             if context.is_main and (
                 (config.save_steps > 0 and finished % config.save_steps == 0)
