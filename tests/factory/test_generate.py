@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -14,17 +15,19 @@ import pyarrow.parquet as pq
 import pytest
 
 from reasonembed.config import parse_config
+from reasonembed.data.output_folder import GENERATED_ENTRIES
 from reasonembed.data.stats import RunStats
 from reasonembed.errors import EmptyDataset, UserError
-from reasonembed.factory.generate import generate
+from reasonembed.factory.generate import carry_over, generate
 from reasonembed.factory.pipeline import pacing_file_of
-from reasonembed.factory.run_state import start_llm_run
+from reasonembed.factory.run_state import fold_usage, run_entry, start_llm_run
 from reasonembed.hub.release import publish
 from reasonembed.llms.request_cache import RequestCache, request_cache_path
 from reasonembed.llms.usage import RUN_ID_ENV
 from reasonembed.quality.report import write_report
 from reasonembed.steps.seed_gate import SeedGate
 from tests.support.factory_inputs import tiny_config, write_corpus
+from tests.support.factory_output import write_output
 from tests.support.standin_server import StandinServer
 
 N_CANDIDATES = 4
@@ -246,3 +249,95 @@ def test_the_run_creates_its_sqlite_files_before_the_steps_open_them_at_once(tmp
         for process in processes:
             process.join()
         assert outcomes == ["ok"] * 6, (trial, outcomes)
+
+
+def test_carry_over_rewrites_the_report_and_keeps_what_else_was_added(tmp_path):
+    earlier = write_output(tmp_path / "out", validation=True)
+    (earlier / "notes.md").write_text("my notes\n")
+    (earlier / ".report.partial-1").mkdir()  # a killed report's leftover: not carried
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    for name in GENERATED_ENTRIES:  # what the new run wrote
+        if (earlier / name).is_dir():
+            shutil.copytree(earlier / name, staging / name)
+        elif (earlier / name).exists():
+            shutil.copy2(earlier / name, staging / name)
+
+    assert carry_over(earlier, staging) == (["report/"], ["notes.md", "validation/"])
+    for name in ("index.html", "report.md"):  # written by `reasonembed report`'s code
+        rewritten = (staging / "report" / name).read_text()
+        assert rewritten != (earlier / "report" / name).read_text()  # not the stand-ins
+    assert (staging / "report" / "funnel.png").is_file()
+    kept = staging / "validation" / "validation.json"
+    assert kept.stat().st_ino == (earlier / "validation" / "validation.json").stat().st_ino
+    assert not (staging / ".report.partial-1").exists()
+
+    # a report that cannot be rewritten (here: no raw data) is kept as it was
+    again = tmp_path / "again"
+    again.mkdir()
+    shutil.copy2(earlier / "stats.json", again / "stats.json")
+    assert carry_over(earlier, again) == ([], ["notes.md", "report/", "validation/"])
+    assert (again / "report" / "report.md").read_text() == (
+        earlier / "report/report.md"
+    ).read_text()
+
+
+def test_llm_usage_sums_the_runs_of_a_folder_an_older_record_included():
+    older = {  # a stats.json written before runs were listed
+        "run_id": "r1",
+        "stages": {
+            "query": {
+                "role": "generator",
+                "models": ["m"],
+                "calls": 1,
+                "requests": 2,
+                "cached": 0,
+                "retries": 1,
+                "failed": 0,
+                "deferred": 0,
+                "prompt_tokens": 10,
+                "completion_tokens": 5,
+                "cost_usd": 0.5,
+            }
+        },
+        "roles": {},
+        "total": {"requests": 2},
+    }
+    report = {
+        "run_id": "r2",
+        "stages": {
+            "query": {
+                "role": "generator",
+                "models": ["m"],
+                "calls": 1,
+                "requests": 0,
+                "cached": 1,
+                "retries": 0,
+                "failed": 0,
+                "deferred": 0,
+                "prompt_tokens": 0,
+                "completion_tokens": 0,
+                "cost_usd": 0.0,
+            }
+        },
+        "roles": {},
+        "total": {"requests": 0, "cached": 1},
+    }
+    run = run_entry(report, {"query": 2, "annotation": 4}, "2026-12-04T18:00:00+00:00")
+    assert run["stages"]["query"]["step_cache"] == 1  # 2 answers written, 1 from the ledger
+    assert run["stages"]["annotation"] == {"role": "annotator", "models": [], "step_cache": 4}
+    assert run["total"]["step_cache"] == 5
+    usage = fold_usage(older, run)
+    assert [entry["run_id"] for entry in usage["runs"]] == ["r1", "r2"]
+    assert usage["runs"][0]["started_at"] is None
+    assert usage["run_id"] == "r2" and set(usage["stages"]) == {"query"}
+    query = usage["stages"]["query"]
+    assert (query["requests"], query["cached"], query["retries"], query["cost_usd"]) == (
+        2,
+        1,
+        1,
+        0.5,
+    )
+    assert usage["roles"]["generator"]["prompt_tokens"] == usage["total"]["prompt_tokens"] == 10
+    assert fold_usage(usage, run)["runs"][:2] == usage["runs"]  # a listed record is extended
+    assert fold_usage(None, run)["total"] == fold_usage({}, run)["total"]
