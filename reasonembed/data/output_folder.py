@@ -12,6 +12,8 @@ add their own sub-folders:
     report/                                `reasonembed report` (REPORT_DIR)
     validation/validation.json, ...        `reasonembed validate` (VALIDATION_DIR)
 
+`generate` writes GENERATED_ENTRIES; what else the folder holds (report/, validation/, a user's
+files) was added later: `added_entries`, which a re-run of the same config keeps or rewrites.
 `OutputFolder(path)` reads nothing until asked; what is absent reads as empty ([] files, None
 quarantine, {} config) unless a method says it raises `UserError`, whose message names the
 folder or file and what is missing. Data is streamed: `iter_raw` yields record batches of only
