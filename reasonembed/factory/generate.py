@@ -17,10 +17,12 @@ Re-run: when `output` holds an earlier run of the same config (same config hash,
 stats.json's `llm_usage` keeps the usage and cost of the earlier runs (this run is the last of
 `llm_usage.runs`), report/ is rewritten from the new data with `reasonembed report`'s code, and
 everything else other commands or the user added (validation/, notes) is kept; one line says
-so. A folder holding another config's output is refused, or replaced with `overwrite`. `BudgetExceeded` when a budget deferred work (the folder holds
-the complete samples so far), `EmptyDataset` when no sample was kept (the folder is written for
-diagnosis), `PipelineFailed` when the pipeline stopped before every seed reached assembly,
-`KeyboardInterrupt` (or `interrupts.Terminated`) saying how far an interrupted run got.
+so. A folder holding another config's output is refused, or replaced with `overwrite`.
+
+`BudgetExceeded` when a budget deferred work (the folder holds the complete samples so far),
+`EmptyDataset` when no sample was kept (the folder is written for diagnosis), `PipelineFailed`
+when the pipeline stopped before every seed reached assembly, `KeyboardInterrupt` (or
+`interrupts.Terminated`) saying how far an interrupted run got.
 
 Disk: distilabel builds no Distiset (`reasonembed.factory.pipeline_run`), so a run writes only under
 `cache_dir` and `output`; after a complete run this pipeline's distilabel step outputs are
