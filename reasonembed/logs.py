@@ -102,9 +102,16 @@ DEFAULT_PROGRESS_EVERY_S = 30.0
 
 
 def on_terminal() -> bool:
-    """Whether progress is drawn as bars: stderr is a terminal and no one turned tqdm off."""
+    """Whether progress is drawn as bars: stderr is a terminal, no one turned tqdm off, and this
+    is the main process (a step or worker process's bar would tear the command's own bars)."""
+    import multiprocessing
+
     isatty = getattr(sys.stderr, "isatty", None)
-    return bool(isatty and isatty()) and not os.environ.get("TQDM_DISABLE")
+    return (
+        bool(isatty and isatty())
+        and not os.environ.get("TQDM_DISABLE")
+        and multiprocessing.current_process().name == "MainProcess"
+    )
 
 
 def bars_off_terminal() -> bool:

@@ -22,12 +22,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
-from tqdm.auto import tqdm
 
 from reasonembed.eval.bm25 import BrightBM25
 from reasonembed.eval.instructions import Instructions
 from reasonembed.eval.runs import Run
 from reasonembed.eval.task import EvalTask
+from reasonembed.logs import Progress
 from reasonembed.retrieval import DenseIndex
 
 logger = logging.getLogger(__name__)
@@ -116,8 +116,8 @@ def bm25_run(
     excluded = excluded_rows(task)
     k = min(depth + max((len(rows) for rows in excluded), default=0), len(task))
     parts = []
-    starts = range(0, len(task.queries), batch_size)
-    for first in tqdm(starts, desc=f"{task.name} BM25", unit="batch", leave=False):
+    progress = Progress(f"{task.name} BM25", len(task.queries), unit="query", leave=False)
+    for first in range(0, len(task.queries), batch_size):
         scores = index.query_scores(task.queries[first : first + batch_size])
         kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1]
         for offset, row_scores in enumerate(scores):
@@ -132,6 +132,8 @@ def bm25_run(
                 depth,
             )
             parts.append((query_index + first + offset, rows, kept))
+        progress.update(len(scores))
+    progress.close()
     query_index = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
     rows = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
     scores = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0)

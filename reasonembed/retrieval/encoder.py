@@ -15,11 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from reasonembed.data.textnorm import text_hash
-from reasonembed.logs import quiet_model_loading
+from reasonembed.logs import Progress, quiet_model_loading
 from reasonembed.retrieval.cache import EmbeddingCache
 from reasonembed.retrieval.instructions import DEFAULT_QUERY_TEMPLATE, format_query
 from reasonembed.retrieval.models import model_fingerprint, resolve_dtype, resolve_model_path
@@ -206,11 +205,13 @@ class Encoder:
             return np.zeros((0, self.dim), dtype=np.float32)
         order = np.argsort([-len(text) for text in texts], kind="stable")
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        starts = range(0, len(texts), batch_size)
-        for start in tqdm(starts, desc=desc, disable=not show_progress, unit="batch"):
-            index = order[start : start + batch_size]
-            vectors = self.embed([texts[i] for i in index])
-            out[index] = vectors.float().cpu().numpy()
+        # a bar on a terminal, else a line every REASONEMBED_PROGRESS_EVERY_S (reasonembed.logs)
+        with Progress(desc, len(texts), unit="text", enabled=show_progress) as progress:
+            for start in range(0, len(texts), batch_size):
+                index = order[start : start + batch_size]
+                vectors = self.embed([texts[i] for i in index])
+                out[index] = vectors.float().cpu().numpy()
+                progress.update(len(index))
         return out
 
     def format_queries(self, queries: Sequence[str], instruction: str | None) -> list[str]:

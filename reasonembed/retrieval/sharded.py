@@ -6,6 +6,8 @@
   are GPUs). Replicas sharing the cache folder (those workers, other processes, Ray replicas on
   other nodes) split the shards: each shard is claimed before it is encoded
   (`shard_claims`), so it is encoded once, and every call returns when all shards are there.
+  Its progress, documents in the cache, is a `reasonembed.logs.Progress` (a bar on a terminal,
+  else a periodic log line).
 - `ShardedIndex(cache, store.shards, dim)` is an exact index (`index.ExactIndex`) over those
   shards: each search maps one shard at a time and upcasts it a tile at a time, so its memory
   is one shard's mapping plus a tile, whatever the corpus size; its results equal a
@@ -19,7 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from reasonembed.logs import Progress
 from reasonembed.retrieval.cache import EmbeddingCache
 from reasonembed.retrieval.corpus_store import CorpusStore, Shard
 from reasonembed.retrieval.index import ExactIndex
@@ -118,6 +121,22 @@ def encode_missing(
     pending = []
     for shard in shards:
         (report.cached if cache.has_docs(shard.key) else pending).append(shard)
+    with _corpus_progress(shards, pending) as progress:
+        _encode_pending(pending, encode, cache, claims, report, progress)
+    return report
+
+
+def _corpus_progress(shards: Sequence[Shard], missing: Sequence[Shard]) -> Progress:
+    """Documents of the corpus in the cache (a bar on a terminal, else a line every
+    REASONEMBED_PROGRESS_EVERY_S seconds)."""
+    total = sum(shard.size for shard in shards)
+    done = total - sum(shard.size for shard in missing)
+    return Progress("corpus encoding", total, unit="doc", initial=done)
+
+
+def _encode_pending(pending, encode, cache, claims, report, progress: Progress) -> None:
+    """`encode_missing`'s loop: fills `report` and counts each shard's documents in `progress`
+    once it is in the cache."""
     announced = 0
     while pending:
         waiting = []
@@ -126,6 +145,7 @@ def encode_missing(
             if target.exists():
                 remove_claims(target)  # any left by a writer killed after its rename
                 report.by_others.append(shard)
+                progress.update(shard.size)
                 continue
             claim = claims.claim(target)
             if claim is None:
@@ -134,9 +154,11 @@ def encode_missing(
             with claim:
                 if target.exists():  # written between our look and our claim
                     report.by_others.append(shard)
+                    progress.update(shard.size)
                     continue
                 cache.save_docs(shard.key, encode(shard))
             report.encoded.append(shard)
+            progress.update(shard.size)
             if claim.generation:
                 report.taken_over.append(shard)
             logger.info(
@@ -152,7 +174,6 @@ def encode_missing(
                 announced = len(waiting)
             time.sleep(claims.poll_s)
         pending = waiting
-    return report
 
 
 def worker_devices(workers: int) -> list[str]:
@@ -177,6 +198,14 @@ def _encode_in_workers(
         workers, mp_context=context, initializer=_worker_init, initargs=init
     ) as pool:
         jobs = [pool.submit(_worker_encode, missing, batch_size, *timing) for _ in range(workers)]
+        with _corpus_progress(store.shards, missing) as progress:
+            running = jobs
+            while running:  # the workers' shards, counted as they land in the cache
+                running = wait(running, timeout=1.0).not_done
+                progress.set(
+                    progress.total
+                    - sum(shard.size for shard in missing if not cache.has_docs(shard.key))
+                )
         reports = [job.result() for job in jobs]
     encoded = [shard for report in reports for shard in report.encoded]
     done = {shard.key for shard in encoded}
