@@ -213,6 +213,10 @@ class Progress:
             self._window = (now, done)  # idle (a stage waiting for its input): not in the rate
         elif self._first_move is None and done != self.done:
             self._first_move = (self._window[0], self._window[1])
+            if self._bar is not None:  # the bar's rate and ETA start here, not at its creation
+                self._bar.start_t = self._bar.last_print_t = self._bar._time() - (
+                    now - self._window[0]
+                )
         moved = done - self.done
         self.done = done
         if self._bar is not None:
