@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from reasonembed.errors import UserError
 from reasonembed.factory.dag import step_named
 from reasonembed.factory.ray_placement import check_cluster, host_pinned_ray_pipeline
+from reasonembed.logs import BARS_OFF_ENV, PROGRESS_EVERY_ENV
 
 if TYPE_CHECKING:  # this module is imported by every Ray worker (setup_worker): keep it light
     from distilabel.pipeline.base import BasePipeline
@@ -57,6 +58,8 @@ FORWARDED_ENV = (
     "TOKENIZERS_PARALLELISM",
     "HF_ENDPOINT",
     "HF_HUB_DISABLE_XET",
+    *BARS_OFF_ENV,  # no tqdm bar in a worker when the driver's stderr is no terminal
+    PROGRESS_EVERY_ENV,
 )
 DRIVER_CWD_ENV = "REASONEMBED_DRIVER_CWD"
 
