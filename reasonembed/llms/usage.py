@@ -1,9 +1,10 @@
 """Token accounting: a usage ledger shared by every step process of a run.
 
-Each `ReasonEmbedLLM.complete` call adds ledger rows (written in chunks as answers arrive): run id, stage, role, model, how many
-requests were sent fresh, served from the request cache, retried by the client, failed or
-deferred, and the prompt/completion tokens and cost (USD, from the role's price table) of the
-fresh ones. The ledger is a table in the request cache's SQLite file (WAL, one transaction per
+Each `ReasonEmbedLLM.complete` call adds ledger rows as answers arrive (each answer is written at
+most about a second after it arrived, several to a row: `llms.base._LedgerChunks`; progress
+displays poll these rows): run id, stage, role, model, how many requests were sent fresh,
+served from the request cache, retried by the client, failed or deferred, and the
+prompt/completion tokens and cost (USD, from the role's price table) of the fresh ones. The ledger is a table in the request cache's SQLite file (WAL, one transaction per
 row), so step processes write to it concurrently and a killed run keeps what it recorded.
 
 The run id comes from the environment variable `REASONEMBED_RUN_ID`, which `begin_run()` sets in
