@@ -163,12 +163,15 @@ def evaluate_system(
     max_length: int | None = None,
     pooling: str = "auto",
     device: str | None = None,
+    dtype: str = "float32",
     cache_dir: Path | None = None,
     batch_size: int = 32,
 ) -> tuple[dict, dict, list[Run]]:
     """(results, per_query, runs) of the dense `model` on `tasks`, or of BRIGHT's BM25 when
     `model` is None; embeddings are cached in `cache_dir` (None: no cache). `setup` describes the
-    data in results.json (`bright`, `revision`, `long`, `beir`)."""
+    data in results.json (`bright`, `revision`, `long`, `beir`). `dtype`: the weights' dtype
+    (retrieval.models.DTYPES; "auto" is float32 on a CPU, bfloat16 or float16 on a GPU), recorded
+    as the dtype the model was loaded in."""
     family = "none"
     encoder = None
     settings: EvalSettings | None = None
@@ -177,7 +180,9 @@ def evaluate_system(
 
         settings = resolve_eval_settings(model, instructions, max_length)
         family = detect_family(model) if instruction_family == "auto" else instruction_family
-        base = Encoder(model, pooling=pooling, max_length=settings.max_length, device=device)
+        base = Encoder(
+            model, pooling=pooling, max_length=settings.max_length, device=device, dtype=dtype
+        )
         encoder = CachedEncoder(base, cache_dir)
     results = {
         "system": model or "bm25",
@@ -186,6 +191,7 @@ def evaluate_system(
         "instruction_family": family if settings else None,
         "query_template": settings.query_template if settings else None,
         "max_length": encoder.encoder.max_length if encoder else None,
+        "dtype": str(encoder.encoder.dtype).removeprefix("torch.") if encoder else None,
         "settings_from": settings.source if settings else None,
         "depth": depth,
         "tasks": {},

@@ -195,6 +195,30 @@ def test_minilm_end_to_end(bright, tmp_path):
     assert any((tmp_path / "cache").rglob("shard-*.npz"))
 
 
+def test_dtype_option_loads_the_weights_in_it_and_caches_per_dtype(bright, tmp_path):
+    """--dtype bfloat16 (what an 8B model needs on a GPU: half float32's memory) on CPU: the
+    dtype is recorded, its embeddings are cached apart from float32's, and the easy queries of
+    the fixture still rank their gold first."""
+    cache = tmp_path / "cache"
+
+    def run(dtype: str):
+        out = tmp_path / dtype
+        args = ["eval", "--model", "minilm", "--tasks", "biology,leetcode"]
+        args += ["--bright", str(bright), "--output", str(out), "--cache-dir", str(cache)]
+        assert main([*args, "--dtype", dtype]) == 0
+        return results_of(out), per_query_of(out)
+
+    full, full_per_query = run("float32")
+    half, half_per_query = run("bfloat16")
+    assert (full["dtype"], half["dtype"]) == ("float32", "bfloat16")
+    assert len({path.parent for path in cache.rglob("shard-*.npz")}) == 2  # one entry per dtype
+    for task, query in (("biology", "0"), ("biology", "1"), ("leetcode", "0")):
+        assert half_per_query[task][query]["ndcg@10"] == pytest.approx(1.0)
+    assert half["mean"]["ndcg@10"] == pytest.approx(full["mean"]["ndcg@10"], abs=0.05)
+    with pytest.raises(SystemExit):
+        main(["eval", "--model", "minilm", "--dtype", "half", "--bright", str(bright)])
+
+
 def test_long_mode_uses_gold_ids_long_and_rejects_tasks_without_them(bright, tmp_path):
     out = tmp_path / "long"
     assert (
