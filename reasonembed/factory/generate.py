@@ -284,9 +284,8 @@ def log_rerun(output: Path, stats: RunStats, rewritten: list[str], kept: list[st
     total = stats.llm_usage.get("total", {})
     parts = [
         f"rewrote the data and stats.json, whose llm_usage keeps {earlier} earlier "
-        f"run{'s' if earlier != 1 else ''} (folder total {total.get('requests', 0)} requests "
-        f"sent, {total.get('prompt_tokens', 0) + total.get('completion_tokens', 0)} tokens, "
-        f"${total.get('cost_usd', 0):.4f}; this run is the last of llm_usage.runs)"
+        f"run{'s' if earlier != 1 else ''} (folder total {spent(total)}; this run is the last "
+        "of llm_usage.runs)"
     ]
     if rewritten:
         parts.append(f"rewrote {', '.join(rewritten)}")
@@ -294,6 +293,15 @@ def log_rerun(output: Path, stats: RunStats, rewritten: list[str], kept: list[st
         parts.append(f"kept {', '.join(kept)}")
     logger.info(
         "re-ran into %s, which held an earlier run of this config: %s", output, "; ".join(parts)
+    )
+
+
+def spent(total: dict[str, Any]) -> str:
+    """ "N requests sent, T tokens" of an llm_usage total, and ", $C" when a price made it cost."""
+    tokens = total.get("prompt_tokens", 0) + total.get("completion_tokens", 0)
+    cost = total.get("cost_usd", 0)
+    return f"{total.get('requests', 0)} requests sent, {tokens} tokens" + (
+        f", ${cost:.4f}" if cost else ""
     )
 
 
@@ -453,12 +461,6 @@ def log_summary(stats: RunStats) -> None:
         total.get("cached", 0),
         total.get("step_cache", 0),
         total.get("prompt_tokens", 0) + total.get("completion_tokens", 0),
-        (
-            f" (the folder's {runs} runs: {folder.get('requests', 0)} requests sent, "
-            f"{folder.get('prompt_tokens', 0) + folder.get('completion_tokens', 0)} tokens, "
-            f"${folder.get('cost_usd', 0):.4f})"
-            if runs > 1
-            else ""
-        ),
+        f" (the folder's {runs} runs: {spent(folder)})" if runs > 1 else "",
         stats.wall_time_s,
     )
