@@ -71,12 +71,20 @@ class StageProgress:
         if self._thread is not None:
             self._thread.join()
             self.update()
+        self._close_ledger()  # this thread's connection
         for stage in self._stages.values():
             stage.close()
 
     def _poll(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self.update()
+        try:
+            while not self._stop.wait(self.interval_s):
+                self.update()
+        finally:
+            self._close_ledger()  # the poller's connection (one per thread)
+
+    def _close_ledger(self) -> None:
+        if self._ledger is not None:
+            self._ledger.close()
 
     def done(self) -> dict[str, int]:
         """Requests answered (sent or from the request cache) per stage so far in this run."""

@@ -32,6 +32,15 @@ class SQLiteFile:
             local.connection, local.pid = connection, os.getpid()
         return connection
 
+    def close(self) -> None:
+        """Close this thread's connection, if it opened one (the next use opens another). The
+        last connection to close checkpoints the WAL into the file: a reader that ends (a
+        progress poller) closes its own, so the file is left whole and no -wal beside it."""
+        connection = getattr(self._local, "connection", None)
+        if connection is not None and self._local.pid == os.getpid():
+            connection.close()
+        self._local.connection = None
+
     def __getstate__(self) -> dict[str, Any]:
         return {"path": self.path}
 

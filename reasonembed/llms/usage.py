@@ -103,6 +103,10 @@ class UsageLedger:
     def _connection(self) -> sqlite3.Connection:
         return self._file.connection()
 
+    def close(self) -> None:
+        """Close the calling thread's connection (`SQLiteFile.close`)."""
+        self._file.close()
+
     def record(
         self,
         run_id: str,
