@@ -242,10 +242,11 @@ def carry_over(earlier: Path, staging: Path) -> tuple[list[str], list[str]]:
 
 def _rewrite_report(earlier: Path, staging: Path) -> bool:
     """Write report/ of the folder being staged; False (one warning) when it cannot be."""
+    from reasonembed.quality.browse import existing_browse_limit
     from reasonembed.quality.report import write_report
 
-    try:
-        write_report(staging, staging / REPORT_DIR)
+    try:  # with the --browse-limit the earlier page was written with
+        write_report(staging, staging / REPORT_DIR, existing_browse_limit(earlier / REPORT_DIR))
     except DiskFull:
         raise
     except Exception as error:  # noqa: BLE001  (the data is written: keep the earlier report)

@@ -24,6 +24,7 @@ from reasonembed.factory.run_state import fold_usage, run_entry, start_llm_run
 from reasonembed.hub.release import publish
 from reasonembed.llms.request_cache import RequestCache, request_cache_path
 from reasonembed.llms.usage import RUN_ID_ENV
+from reasonembed.quality.browse import existing_browse_limit
 from reasonembed.quality.report import write_report
 from reasonembed.steps.seed_gate import SeedGate
 from tests.support.factory_inputs import tiny_config, write_corpus
@@ -164,13 +165,14 @@ def test_a_rerun_keeps_the_record_and_another_config_is_refused_or_replaced(tmp_
     paid = first.llm_usage["total"]
     asked = 2 + 2 + 2 * N_CANDIDATES  # queries, reasoning queries, judgements (no re-ask)
     assert paid["requests"] == asked and paid["prompt_tokens"] > 0 and paid["completion_tokens"] > 0
-    write_report(output)
+    write_report(output, browse_limit=1)
     (output / "notes.md").write_text("my notes\n")
 
     # the same config again into the same folder: every answer from distilabel's step cache
     with _Lines("reasonembed.generate") as log:
         generate(config, output)
     assert (output / "report" / "index.html").is_file()  # rewritten from the new data
+    assert existing_browse_limit(output / "report") == 1  # with the user's --browse-limit
     assert (output / "notes.md").read_text() == "my notes\n"
     again = RunStats.read(output)
     assert again.llm_usage["total"] == paid  # the first run's requests, tokens and cost kept
