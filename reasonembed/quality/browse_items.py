@@ -21,7 +21,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from reasonembed.data.domains import BRIGHT_DOMAINS
 from reasonembed.data.output_folder import OutputFolder
+from reasonembed.errors import UserError
 from reasonembed.factory.output_writer import drop_key
 from reasonembed.quality import triviality as tv
 from reasonembed.quality.browse_sample import (
@@ -298,6 +300,27 @@ def read_items(
 
 
 # --- the audit queue (reasonembed.quality.audit_sample) ---------------------------------------
+def relevance_definitions(folder: OutputFolder, domains: set[str]) -> dict[str, str]:
+    """{domain: relevance_definition} the annotator was given, for the reviewer to judge by the
+    same rule: a custom domain's from config.yaml's `custom_domains`, else the built-in
+    domain's; a domain found in neither (or an unreadable config.yaml) is left out."""
+    try:
+        custom = folder.config.get("custom_domains") or []
+    except UserError:
+        custom = []
+    found = {
+        str(entry["name"]): str(entry["relevance_definition"])
+        for entry in custom
+        if isinstance(entry, dict)
+        and entry.get("name") in domains
+        and isinstance(entry.get("relevance_definition"), str)
+    }
+    for domain in sorted(domains - set(found)):
+        if domain in BRIGHT_DOMAINS:
+            found[domain] = BRIGHT_DOMAINS[domain].relevance_definition
+    return found
+
+
 def _audit_rows(folder: OutputFolder, sample_ids: set[str]) -> dict[str, dict]:
     """{sample_id: raw row (query, q', candidates)} of the given samples: a first pass over the
     sample_id column finds their rows, a second reads only the row groups that hold one."""
@@ -386,6 +409,7 @@ def read_audit_items(folder: OutputFolder, sample: dict) -> dict:
         "seed": sample.get("seed"),
         "sample_digest": sample.get("sample_digest"),
         "positive_threshold": sample.get("positive_threshold"),
+        "definitions": relevance_definitions(folder, {pair["domain"] for pair in shown}),
         "queries": queries,
         "pairs": shown,
     }

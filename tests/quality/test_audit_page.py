@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from reasonembed.data.domains import BRIGHT_DOMAINS
 from reasonembed.data.output_folder import OutputFolder
 from reasonembed.quality.audit_sample import read_audit_sample, write_audit_sample
 from reasonembed.quality.browse import write_browser
@@ -84,6 +85,10 @@ def test_page_embeds_every_audit_pair_with_its_texts(folder, page, sample):
     for key in ("config_hash", "seed", "sample_digest", "positive_threshold"):
         assert audit[key] == sample[key]
     assert audit["review_format"] == "reasonembed-audit-review/1"
+    # the reviewer reads the rule the annotator was given (built-in domains here)
+    assert audit["definitions"] == {
+        name: BRIGHT_DOMAINS[name].relevance_definition for name in ("biology", "leetcode")
+    }
     browsed = {item["id"] for item in data["items"]}
     assert len({p["sample_id"] for p in sample["pairs"]} - browsed) >= 5
     rows = raw_rows(folder)
