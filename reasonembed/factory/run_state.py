@@ -37,7 +37,10 @@ config into it adds to the record, `fold_usage`):
     runs            one entry per run, oldest first: run_id, started_at (UTC, ISO 8601; None for
                     a run recorded before this list existed), stages and total as above for that
                     run alone, each with `step_cache`: the answers its rows carry that no ledger
-                    entry of that run accounts for (reused from distilabel's step cache)
+                    entry of that run accounts for (reused from distilabel's step cache). A run
+                    of this config that was killed (or crashed) before writing any folder is in
+                    the list of the run that follows it, with `finished: false`: the answers
+                    that run took from the request cache were paid for by the killed one.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ import json
 import logging
 import os
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +85,19 @@ def start_llm_run(config: FactoryConfig) -> tuple[str, bool]:
             folder,
         )
         shutil.rmtree(folder, ignore_errors=True)
-    _write_atomically(marker, json.dumps({"run_id": run_id, "pid": os.getpid()}))
+    unfinished_runs = _unfinished_runs(marker) if unfinished else []
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    _write_atomically(
+        marker,
+        json.dumps(
+            {
+                "run_id": run_id,
+                "pid": os.getpid(),
+                "started_at": started_at,
+                "unfinished_runs": unfinished_runs,
+            }
+        ),
+    )
     return run_id, not unfinished and not partial
 
 
@@ -109,15 +125,13 @@ def finish_llm_run(
         clear_partial(config.cache_dir, digest)
     else:
         mark_partial(config.cache_dir, digest, deferred)
+    ledger = request_cache_path(config.cache_dir)
+    killed = _killed_run_entries(ledger, _running_marker(config))
     _running_marker(config).unlink(missing_ok=True)
     return {
         "llm_usage": fold_usage(
-            earlier_usage,
-            run_entry(
-                usage_report(request_cache_path(config.cache_dir), run_id),
-                counts.answers,
-                started_at,
-            ),
+            {"runs": earlier_runs(earlier_usage or {}) + killed},
+            run_entry(usage_report(ledger, run_id), counts.answers, started_at),
         ),
         "deferred": deferred,
         "annotation_prompt_layout": annotation_layout(config, counts.layout_samples),
@@ -257,6 +271,39 @@ class _RenderOnlyLLM(ReasonEmbedLLM):
 
     def _generate(self, messages_list, settings, seed):
         raise RuntimeError("rendering only: no LLM call")
+
+
+def _unfinished_runs(marker: Path) -> list[dict[str, Any]]:
+    """The runs of this config that started and never finished, oldest first: the one the
+    marker names and those it had itself found unfinished ([] when the marker is unreadable)."""
+    try:
+        held = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return []
+    if not isinstance(held, dict):
+        return []
+    runs = [run for run in held.get("unfinished_runs") or () if isinstance(run, dict)]
+    if held.get("run_id"):
+        runs.append({"run_id": held["run_id"], "started_at": held.get("started_at")})
+    return runs
+
+
+def _killed_run_entries(ledger: Path, marker: Path) -> list[dict[str, Any]]:
+    """`llm_usage.runs` entries (`finished: false`) of the unfinished runs this run followed
+    that sent or answered requests: the answers this run then took from the request cache were
+    paid for by them, so their usage belongs to the record of the data."""
+    try:
+        held = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return []
+    entries = []
+    for run in (held.get("unfinished_runs") or []) if isinstance(held, dict) else []:
+        if not isinstance(run, dict) or not run.get("run_id"):
+            continue
+        entry = run_entry(usage_report(ledger, run["run_id"]), {}, run.get("started_at"))
+        if any(entry["total"].get(field) for field in ("calls", "requests", "cached")):
+            entries.append({**entry, "finished": False})
+    return entries
 
 
 def _running_marker(config: FactoryConfig) -> Path:

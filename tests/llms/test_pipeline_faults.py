@@ -114,7 +114,14 @@ def test_generate_under_faults_killed_and_resumed(llm_server, tmp_path):
         start_llm_run(factory_config)
         first = _generate(config_path, tmp_path / "out1", tmp_path / "run1.log")
         deadline = time.monotonic() + 600
-        while sum(proxy.completed_prompts.values()) < 1 and time.monotonic() < deadline:
+        ledger = tmp_path / "cache" / "requests.sqlite"
+
+        def run1_recorded() -> int:  # requests run 1 has in the usage ledger
+            return usage_report(ledger, "out1")["total"].get("requests", 0)
+
+        while (
+            sum(proxy.completed_prompts.values()) < 1 or run1_recorded() < 1
+        ) and time.monotonic() < deadline:
             assert first.poll() is None, (tmp_path / "run1.log").read_text()[-3000:]
             time.sleep(0.1)
         os.killpg(first.pid, signal.SIGKILL)
@@ -148,6 +155,14 @@ def test_generate_under_faults_killed_and_resumed(llm_server, tmp_path):
     assert usage["roles"]["generator"]["cached"] >= 1 and usage["total"]["failed"] == 0
 
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    # the killed run 1 paid for what run 2 took from the request cache: it is in the record
+    killed = [run for run in stats["llm_usage"]["runs"] if run.get("finished") is False]
+    assert [run["run_id"] for run in killed] == ["out1"], stats["llm_usage"]["runs"]
+    assert killed[0]["total"]["requests"] >= 1
+    assert [run["run_id"] for run in stats["llm_usage"]["runs"]] == ["out1", "out"]
+    assert stats["llm_usage"]["total"]["requests"] == (
+        killed[0]["total"]["requests"] + usage["total"]["requests"]
+    )
     raw = pq.read_table(tmp_path / "out" / "raw").to_pylist()
     funnel = {stage["stage"]: stage["count"] for stage in stats["funnel"]}
     assert funnel["seeds"] == SEEDS
