@@ -64,8 +64,9 @@ RULES: dict[str, tuple[set[str], str]] = {
         "prompt templates import nothing of the package",
     ),
     "quality": (
-        {"steps", "llms", "train", "eval", "hub", "validation"} | COMMAND_FLOORS,
-        "quality reads the data (and the run's output writer), never steps, train, eval or commands",
+        {"steps", "llms", "factory", "train", "eval", "hub", "validation"} | COMMAND_FLOORS,
+        "quality reads the data an output folder holds, never the run, steps, train, eval or "
+        "commands",
     ),
     "hub": (
         {"steps", "factory", "llms", "train", "eval"} | COMMAND_FLOORS,

@@ -31,6 +31,16 @@ from reasonembed.data.records import STATS_FILE
 from reasonembed.errors import UserError
 
 
+def drop_key(entry: dict[str, Any]) -> str:
+    """The key of a quarantined row in stats.json's `drops` (and the report page's `reason`
+    filter): "stage:kind:reason" with the reason's variable tail (attempts, last answer,
+    amounts) cut. `entry`: a quarantine record's stage, kind and reason."""
+    reason = (entry["reason"] or "").split(" (")[0]
+    if entry["kind"] == "deferred":
+        reason = reason.split(": ")[0]
+    return f"{entry['stage']}:{entry['kind']}:{reason}"
+
+
 class FunnelStage(BaseModel):
     stage: str
     count: int = Field(ge=0)

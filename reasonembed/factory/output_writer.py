@@ -39,6 +39,7 @@ from reasonembed.data.records import (
     raw_schema,
     sentence_transformers_negative,
 )
+from reasonembed.data.stats import drop_key
 from reasonembed.quality.filters import DropCounts, FilterOutcome
 
 # funnel stage a rejection at each pipeline stage is counted against
@@ -54,14 +55,6 @@ FUNNEL_OF_STAGE = {
 }
 FUNNEL_STAGES = ("queries", "mined queries", "annotated queries", "samples")
 LAYOUT_SAMPLES = 32  # samples whose annotation prompts are measured for prefix sharing
-
-
-def drop_key(entry: dict[str, Any]) -> str:
-    """ "stage:kind:reason" with the reason's variable tail (attempts, last answer, amounts) cut."""
-    reason = (entry["reason"] or "").split(" (")[0]
-    if entry["kind"] == "deferred":
-        reason = reason.split(": ")[0]
-    return f"{entry['stage']}:{entry['kind']}:{reason}"
 
 
 @dataclass

@@ -11,6 +11,6 @@ the `reasonembed report` and `reasonembed audit` commands.
 - `audit_sample` / `audit_score`: the human audit of the judge (`reasonembed audit sample|score`):
   a stratified sample of judgements, and agreement of the judge with reviewers' exported marks.
 
-May import the helpers, `data`, `retrieval`, `bright` and, to browse an output folder, the run's
-output writer (`reasonembed.factory.output_writer`); never steps, train, eval or a command.
+May import the helpers, `data`, `retrieval` and `bright`; never the run (factory), steps, train,
+eval or a command.
 """

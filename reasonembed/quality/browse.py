@@ -42,7 +42,7 @@ count against the data budget first.
 
 Page parameters (the URL fragment; the filters write it back, so a filtered view is a link):
 `domain`; `status` (kept | dropped); `reason` (a drop reason spelled as the keys of stats.json
-`drops`, `stage:kind:reason`: `output_writer.drop_key`); `minpos` (minimum positives);
+`drops`, `stage:kind:reason`: `reasonembed.data.stats.drop_key`); `minpos` (minimum positives);
 `rank_min` / `rank_max` (source dense rank, `triviality_source_dense_rank`; a query whose source
 was not found in the searched depth counts as beyond any rank); `q` (words that must all occur
 in the query, q', sample id or source doc id; case-insensitive); `open` (a sample id: that

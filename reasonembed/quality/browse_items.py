@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 
 from reasonembed.data.domains import BRIGHT_DOMAINS
 from reasonembed.data.output_folder import OutputFolder
+from reasonembed.data.stats import drop_key
 from reasonembed.errors import UserError
-from reasonembed.factory.output_writer import drop_key
 from reasonembed.quality import triviality as tv
 from reasonembed.quality.browse_sample import (
     ANNOTATION_STAGE,

@@ -187,7 +187,7 @@ def test_page_is_one_offline_file_with_every_query(page):
     assert [j["doc_id"] for j in items[HEAP_ID]["quarantined"]] == ["bio/odd-4"]
     assert [c["score"] for c in items[HEAP_ID]["candidates"]][1] is None
     reasons = sorted(item["reason"] for item in items.values() if item["status"] == "dropped")
-    assert reasons == [  # spelled as the keys of stats.json `drops` (output_writer.drop_key)
+    assert reasons == [  # spelled as the keys of stats.json `drops` (data.stats.drop_key)
         "assembly:drop:no_positive",
         "domain_filter:drop:passage is not about economics",
         "query_filter:drop:source_copy",
