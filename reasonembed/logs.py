@@ -231,11 +231,14 @@ class Progress:
             self._bar.set_postfix(**fields)
 
     def line(self, now: float | None = None, final: bool = False) -> str:
-        """`label done/total (pct), rate/s, ETA t` (final: `in t`), then the postfix fields."""
+        """`label done/total (pct), rate/s, ETA t` (final: `in t`), then the postfix fields; past
+        its total (a stage's re-asks): `label done (total expected; the rest re-asked), ...`."""
         now = time.monotonic() if now is None else now
         start_t, start_n = (self._first_move or self._window) if final else self._window
         text = f"{self.label} {_count(self.done)}"
-        if self.total:
+        if self.total and self.done > self.total:  # re-asks: more answers than items
+            text += f" ({_count(self.total)} expected; the rest re-asked)"
+        elif self.total:
             text += f"/{_count(self.total)} ({100 * self.done / self.total:.0f}%)"
         elapsed = now - start_t
         rate = (self.done - start_n) / elapsed if elapsed > 0 else 0.0

@@ -74,6 +74,17 @@ def test_progress_off_a_terminal_is_periodic_lines_with_rate_and_eta():
     )
 
 
+def test_a_stage_past_its_total_says_the_rest_was_re_asked():
+    from reasonembed.logs import Progress
+
+    logger, lines = _progress_logger("re-asks")
+    progress = Progress("queries", 20, logger=logger, every_s=0)
+    progress.update(25)  # 20 items, 5 of them asked again
+    progress.close()
+    assert lines and all("(20 expected; the rest re-asked)" in line for line in lines), lines
+    assert not any("%" in line for line in lines)
+
+
 def test_a_short_stage_writes_no_line_and_a_bar_is_never_drawn_off_a_terminal(capsys):
     from reasonembed.logs import Progress
 
