@@ -209,9 +209,11 @@ class Progress:
     def set(self, done: int) -> None:
         """The count is now `done`."""
         now = time.monotonic()
-        if done == self._window[1] and done == self.done:
-            self._window = (now, done)  # idle (a stage waiting for its input): not in the rate
-        elif self._first_move is None and done != self.done:
+        if self._first_move is None and done == self.done:
+            # not started (a stage waiting for its input): not in the rate. Once started, a
+            # still count is work in progress (answers arrive in batches), so it is counted
+            self._window = (now, done)
+        elif self._first_move is None:
             self._first_move = (self._window[0], self._window[1])
             if self._bar is not None:  # the bar's rate and ETA start here, not at its creation
                 self._bar.start_t = self._bar.last_print_t = self._bar._time() - (

@@ -85,6 +85,22 @@ def test_a_stage_past_its_total_says_the_rest_was_re_asked():
     assert not any("%" in line for line in lines)
 
 
+def test_a_stage_answered_in_batches_has_the_rate_of_its_batches():
+    """Answers that arrive a batch at a time (the count still in between) are work in
+    progress: the rate spans the wait, it is not the burst's (was: 16/s for 16 per minute)."""
+    from reasonembed.logs import Progress
+
+    logger, lines = _progress_logger("batches")
+    progress = Progress("judgements", 80, logger=logger, every_s=0)
+    progress.set(16)  # the first batch
+    for _ in range(5):  # the next batch is being answered
+        time.sleep(0.1)
+        progress.set(16)
+    progress.set(32)
+    rate = float(re.search(r", ([0-9.]+)/s", lines[-1]).group(1))
+    assert rate < 16 / 0.4, lines  # 16 answers over >= 0.5 s, not over the last poll's 0.1 s
+
+
 def test_a_short_stage_writes_no_line_and_a_bar_is_never_drawn_off_a_terminal(capsys):
     from reasonembed.logs import Progress
 
