@@ -126,7 +126,7 @@ def finish_llm_run(
     else:
         mark_partial(config.cache_dir, digest, deferred)
     ledger = request_cache_path(config.cache_dir)
-    killed = _killed_run_entries(ledger, _running_marker(config))
+    killed = _killed_run_entries(ledger, _running_marker(config), run_id)
     _running_marker(config).unlink(missing_ok=True)
     return {
         "llm_usage": fold_usage(
@@ -288,18 +288,20 @@ def _unfinished_runs(marker: Path) -> list[dict[str, Any]]:
     return runs
 
 
-def _killed_run_entries(ledger: Path, marker: Path) -> list[dict[str, Any]]:
+def _killed_run_entries(ledger: Path, marker: Path, run_id: str) -> list[dict[str, Any]]:
     """`llm_usage.runs` entries (`finished: false`) of the unfinished runs this run followed
     that sent or answered requests: the answers this run then took from the request cache were
-    paid for by them, so their usage belongs to the record of the data."""
+    paid for by them, so their usage belongs to the record of the data. A run with this run's
+    own id (both given one REASONEMBED_RUN_ID) is left out: its ledger rows are this run's."""
     try:
         held = json.loads(marker.read_text())
     except (OSError, ValueError):
         return []
-    entries = []
+    entries, seen = [], {run_id}
     for run in (held.get("unfinished_runs") or []) if isinstance(held, dict) else []:
-        if not isinstance(run, dict) or not run.get("run_id"):
+        if not isinstance(run, dict) or not run.get("run_id") or run["run_id"] in seen:
             continue
+        seen.add(run["run_id"])
         entry = run_entry(usage_report(ledger, run["run_id"]), {}, run.get("started_at"))
         if any(entry["total"].get(field) for field in ("calls", "requests", "cached")):
             entries.append({**entry, "finished": False})

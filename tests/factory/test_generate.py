@@ -343,3 +343,23 @@ def test_llm_usage_sums_the_runs_of_a_folder_an_older_record_included():
     assert usage["roles"]["generator"]["prompt_tokens"] == usage["total"]["prompt_tokens"] == 10
     assert fold_usage(usage, run)["runs"][:2] == usage["runs"]  # a listed record is extended
     assert fold_usage(None, run)["total"] == fold_usage({}, run)["total"]
+
+
+def test_killed_runs_enter_the_record_once_and_never_as_the_run_itself(tmp_path):
+    """The running marker chains the runs that never finished; the next run's record lists each
+    once with `finished: false`, but not one that had its own id (both given one
+    REASONEMBED_RUN_ID): those ledger rows are already its own (counted twice before)."""
+    from reasonembed.factory.run_state import _killed_run_entries
+    from reasonembed.llms.base import Completion
+    from reasonembed.llms.usage import UsageLedger
+
+    ledger_path = tmp_path / "requests.sqlite"
+    ledger = UsageLedger(ledger_path)
+    ledger.record("killed", "query", "m", [Completion("q", 10, 5)])
+    ledger.record("now", "query", "m", [Completion("q", 10, 5), Completion("r", 10, 5)])
+    marker = tmp_path / "running.json"
+    chain = [{"run_id": name, "started_at": None} for name in ("killed", "now", "killed")]
+    marker.write_text(json.dumps({"run_id": "now", "unfinished_runs": chain}))
+    (entry,) = _killed_run_entries(ledger_path, marker, "now")
+    assert entry["run_id"] == "killed" and entry["finished"] is False
+    assert entry["total"]["requests"] == 1 and entry["total"]["prompt_tokens"] == 10
