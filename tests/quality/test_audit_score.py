@@ -31,6 +31,7 @@ import pytest
 
 from reasonembed.errors import UserError
 from reasonembed.quality.audit_score import score_reviews, write_audit_score
+from tests.support.audit_reviews import review_file
 
 Z = 1.959963984540054
 PAIRS = {
@@ -107,16 +108,8 @@ def write_sample(folder: Path, seed: int = 0) -> Path:
 def write_review(folder: Path, reviewer: str, marks: dict[str, str], changes=None) -> Path:
     """A review file as the page exports it; `changes`: fields replaced after that."""
     sample = json.loads((folder / "audit" / "sample.json").read_text())
-    review = {
-        "format": "reasonembed-audit-review/1",
-        "config_hash": sample["config_hash"],
-        "seed": sample["seed"],
-        "sample_digest": sample["sample_digest"],
-        "reviewer": reviewer,
-        "exported_at": "2026-12-04T18:30:00Z",
-        "marks": {pid(key): mark for key, mark in marks.items()},
-        **(changes or {}),
-    }
+    marks = {pid(key): mark for key, mark in marks.items()}
+    review = {**review_file(sample, reviewer, marks), **(changes or {})}
     path = folder / f"review-{reviewer}-{len(list(folder.glob('review-*')))}.json"
     path.write_text(json.dumps(review))
     return path

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from reasonembed.quality.audit_sample import read_audit_sample
+from reasonembed.quality.browse_items import REVIEW_FORMAT
 
 
 def review_of(sample: dict, reviewer: str, disagree_every: int = 4, unsure_every: int = 7) -> dict:
@@ -25,8 +26,13 @@ def review_of(sample: dict, reviewer: str, disagree_every: int = 4, unsure_every
         judge = pair["llm_score"] >= sample["positive_threshold"]
         human = judge != (index % disagree_every == 1)
         marks[pair["pair_id"]] = "relevant" if human else "not_relevant"
+    return review_file(sample, reviewer, marks)
+
+
+def review_file(sample: dict, reviewer: str, marks: dict[str, str]) -> dict:
+    """The review the page exports for `sample` (its identity fields) with these marks."""
     return {
-        "format": "reasonembed-audit-review/1",
+        "format": REVIEW_FORMAT,
         "config_hash": sample["config_hash"],
         "seed": sample["seed"],
         "sample_digest": sample["sample_digest"],
